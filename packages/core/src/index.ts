@@ -1,0 +1,61 @@
+export { Node, type NodeEvents, type NodeOptions } from './node.js';
+export { Pid, Ref, isPid, isRef } from './pid.js';
+export { canonicalName, isName, type Name } from './name.js';
+export { via, isVia, describeDest, type Dest, type Via } from './dest.js';
+export {
+  isCleanExit,
+  isExitMessage,
+  isDownMessage,
+  formatReason,
+  type ExitReason,
+  type ExitMessage,
+  type DownMessage,
+} from './exit-reason.js';
+export {
+  RosterError,
+  BadArgError,
+  CallError,
+  AlreadyStartedError,
+  StartError,
+  SupervisorError,
+  NodeStoppedError,
+  type CallFailure,
+} from './errors.js';
+export { TIMEOUT, type Timeout, type Process, type ProcessBody, type SpawnOptions, type CallOptions, type Matcher } from './process.js';
+export {
+  GenServer,
+  Reply,
+  NoReply,
+  Stop,
+  reply,
+  noreply,
+  stop,
+  stopAndReply,
+  type From,
+  type CallResult,
+  type CastResult,
+  type StartOptions,
+  type Caller,
+} from './gen-server.js';
+export {
+  Supervisor,
+  type SupervisorSpec,
+  type Strategy,
+  type ChildSpec,
+  type ChildType,
+  type RestartType,
+  type Shutdown,
+  type ChildInfo,
+  type ChildCounts,
+  type ChildOptions,
+} from './supervisor.js';
+export { DynamicSupervisor, type DynamicSupervisorSpec } from './dynamic-supervisor.js';
+export type { NameRegistry } from './registry.js';
+export { LocalRegistry } from './local-registry.js';
+export {
+  registerDistributionDriver,
+  type Distribution,
+  type DistributionHost,
+  type DistributionDriver,
+  type SignalKind,
+} from './distribution.js';

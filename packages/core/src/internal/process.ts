@@ -1,0 +1,442 @@
+import type { Logger } from 'pino';
+import type { Dest } from '../dest.js';
+import type { ExitReason } from '../exit-reason.js';
+import { formatReason } from '../exit-reason.js';
+import type { Node } from '../node.js';
+import type { Pid, Ref } from '../pid.js';
+import { TIMEOUT, type CallOptions, type Process, type ProcessBody, type SpawnOptions } from '../process.js';
+import { Mailbox } from './mailbox.js';
+import type { Runnable } from './scheduler.js';
+import { ExitSignal, ProcessExited } from './signals.js';
+import type { SignalKind } from '../distribution.js';
+import type { Runtime } from './runtime.js';
+
+/** A handler for one message; returns a promise while it is still busy with it. */
+export type MessageHandler = (message: unknown) => PromiseLike<unknown> | undefined | void;
+
+/** Runs synchronously when a process exits, before any monitor sees `DOWN`. */
+export type ExitHook = (reason: ExitReason) => void;
+
+/** Anything in a node's process table: a process, or a call's reply port. */
+export interface Endpoint {
+  readonly pid: Pid;
+  deliver(message: unknown): void;
+  /** A monitor placed on this endpoint by `watcher`. Returns false when it is gone. */
+  addWatcher(ref: Ref, watcher: Pid): boolean;
+  removeWatcher(ref: Ref): void;
+  /** Every link and monitor towards `node` fires with `noconnection`. */
+  nodeDown(node: string): void;
+}
+
+interface PendingReceive {
+  readonly match: ((message: unknown) => boolean) | undefined;
+  scanned: number;
+  timer: NodeJS.Timeout | undefined;
+  resolve(message: unknown): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * One process. The same object is the process's own `self`, so spawning
+ * allocates once; its bookkeeping maps are made only when first needed,
+ * which keeps spawn + exit cheap.
+ */
+export class Proc implements Process, Runnable, Endpoint {
+  readonly mailbox = new Mailbox();
+  alive = true;
+  exitReason: ExitReason = undefined;
+  queued = false;
+  /** A handler is running asynchronously (or the body is): no new message is dispatched. */
+  busy = true;
+  trapping = false;
+  parent: Pid | undefined;
+  handler: MessageHandler | undefined;
+  #pending: PendingReceive | undefined;
+  #links: Map<string, Pid> | undefined;
+  #monitors: Map<string, { readonly ref: Ref; readonly target: Pid }> | undefined;
+  #watchers: Map<string, { readonly ref: Ref; readonly watcher: Pid }> | undefined;
+  #exitHooks: Set<ExitHook> | undefined;
+  #logger: Logger | undefined;
+
+  constructor(
+    readonly runtime: Runtime,
+    readonly pid: Pid,
+  ) {}
+
+  get node(): Node {
+    return this.runtime.node;
+  }
+
+  get logger(): Logger {
+    return (this.#logger ??= this.runtime.logger.child({ process: this.pid.key }));
+  }
+
+  get trappingExits(): boolean {
+    return this.trapping;
+  }
+
+  // ---- messages -------------------------------------------------------------
+
+  deliver(message: unknown): void {
+    if (!this.alive) return;
+    this.mailbox.push(message);
+    if (!this.queued && (this.#pending !== undefined || (this.handler !== undefined && !this.busy))) {
+      this.runtime.scheduler.enqueue(this);
+    }
+  }
+
+  run(budget: number): number {
+    if (!this.alive) return 0;
+    if (this.#pending !== undefined) {
+      this.#scanPending();
+      return 1;
+    }
+    const handler = this.handler;
+    if (handler === undefined || this.busy) return 0;
+    const mailbox = this.mailbox;
+    let handled = 0;
+    while (handled < budget && mailbox.size > 0) {
+      handled++;
+      const result = handler(mailbox.shift());
+      if (result !== undefined && result !== null) {
+        this.busy = true;
+        result.then(this.#resume, this.#resume);
+        return handled;
+      }
+      if (!this.alive || this.#pending !== undefined) return handled;
+    }
+    if (mailbox.size > 0) this.runtime.scheduler.enqueue(this);
+    return handled;
+  }
+
+  #resume = (): void => {
+    this.busy = false;
+    if (this.alive && !this.queued && (this.mailbox.size > 0 || this.#pending !== undefined)) {
+      this.runtime.scheduler.enqueue(this);
+    }
+  };
+
+  /** Lets the message loop continue after an asynchronous start (a GenServer's `init`). */
+  startLoop(handler: MessageHandler): void {
+    this.handler = handler;
+    this.#resume();
+  }
+
+  receive(match?: ((message: unknown) => boolean) | undefined, timeoutMs?: number): Promise<any> {
+    if (!this.alive) return Promise.reject(new ProcessExited(this.pid));
+    if (this.#pending !== undefined) {
+      return Promise.reject(new Error(`receive: ${this.pid.key} is already waiting in another receive`));
+    }
+    if (timeoutMs !== undefined && !(timeoutMs >= 0)) {
+      return Promise.reject(new TypeError(`receive: timeoutMs must be a number >= 0, got ${String(timeoutMs)}`));
+    }
+    const mailbox = this.mailbox;
+    if (match === undefined) {
+      if (mailbox.size > 0) return Promise.resolve(mailbox.shift());
+    } else {
+      for (let index = 0; index < mailbox.size; index++) {
+        if (match(mailbox.at(index))) return Promise.resolve(mailbox.removeAt(index));
+      }
+    }
+    if (timeoutMs === 0) return Promise.resolve(TIMEOUT);
+    return new Promise<unknown>((resolve, reject) => {
+      const pending: PendingReceive = { match, scanned: mailbox.size, timer: undefined, resolve, reject };
+      if (timeoutMs !== undefined && timeoutMs !== Infinity) {
+        pending.timer = setTimeout(() => {
+          if (this.#pending === pending) {
+            this.#pending = undefined;
+            resolve(TIMEOUT);
+          }
+        }, timeoutMs);
+      }
+      this.#pending = pending;
+    });
+  }
+
+  #scanPending(): void {
+    const pending = this.#pending!;
+    const mailbox = this.mailbox;
+    for (let index = pending.scanned; index < mailbox.size; index++) {
+      let matched: boolean;
+      try {
+        matched = pending.match === undefined || pending.match(mailbox.at(index));
+      } catch (error) {
+        this.#settlePending();
+        pending.reject(error);
+        return;
+      }
+      if (matched) {
+        this.#settlePending();
+        pending.resolve(mailbox.removeAt(index));
+        return;
+      }
+    }
+    pending.scanned = mailbox.size;
+  }
+
+  #settlePending(): void {
+    const pending = this.#pending;
+    if (pending?.timer !== undefined) clearTimeout(pending.timer);
+    this.#pending = undefined;
+  }
+
+  send(dest: Dest, message: unknown): void {
+    this.runtime.send(dest, message, this.pid);
+  }
+
+  call<R = unknown>(dest: Dest, request: unknown, options?: CallOptions): Promise<R> {
+    return this.runtime.call(this.pid, dest, request, options) as Promise<R>;
+  }
+
+  cast(dest: Dest, message: unknown): void {
+    this.runtime.cast(dest, message, this.pid);
+  }
+
+  sendAfter(dest: Dest, message: unknown, ms: number): () => void {
+    const timer = setTimeout(() => {
+      try {
+        this.runtime.send(dest, message, this.pid);
+      } catch {
+        // Erlang's send_after to a name nobody holds is silently lost.
+      }
+    }, ms);
+    return () => clearTimeout(timer);
+  }
+
+  // ---- links, monitors, exits -------------------------------------------------
+
+  link(pid: Pid): void {
+    if (!this.alive || pid.equals(this.pid)) return;
+    const links = (this.#links ??= new Map());
+    if (links.has(pid.key)) return;
+    links.set(pid.key, pid);
+    const target = this.runtime.localEndpoint(pid);
+    if (target instanceof Proc) {
+      target.addLink(this.pid);
+    } else if (this.runtime.isLocal(pid)) {
+      // Linking to a process that is gone: an exit signal `noproc`, as in Erlang.
+      this.runtime.signal(this, pid, 'noproc', 'link');
+    } else {
+      this.runtime.remoteLink(this.pid, pid);
+    }
+  }
+
+  /** The other half of a link, made by the linking side. */
+  addLink(pid: Pid): void {
+    (this.#links ??= new Map()).set(pid.key, pid);
+  }
+
+  unlink(pid: Pid): void {
+    if (this.#links?.delete(pid.key) !== true) return;
+    const target = this.runtime.localEndpoint(pid);
+    if (target instanceof Proc) target.removeLink(this.pid);
+    else if (!this.runtime.isLocal(pid)) this.runtime.remoteUnlink(this.pid, pid);
+  }
+
+  removeLink(pid: Pid): void {
+    this.#links?.delete(pid.key);
+  }
+
+  isLinkedTo(pid: Pid): boolean {
+    return this.#links?.has(pid.key) === true;
+  }
+
+  monitor(dest: Dest): Ref {
+    const ref = this.runtime.makeRef();
+    const target = this.runtime.resolve(dest);
+    if (target === undefined) {
+      this.deliver({ type: 'DOWN', ref, pid: undefined, reason: 'noproc' });
+      return ref;
+    }
+    this.watch(ref, target);
+    return ref;
+  }
+
+  /** Monitors `target` under `ref` (shared by `monitor` and calls' reply ports). */
+  watch(ref: Ref, target: Pid): void {
+    (this.#monitors ??= new Map()).set(ref.key, { ref, target });
+    if (!this.runtime.addWatcher(target, ref, this.pid)) {
+      this.#monitors.delete(ref.key);
+      this.deliver({ type: 'DOWN', ref, pid: target, reason: this.runtime.isLocal(target) ? 'noproc' : 'noconnection' });
+    }
+  }
+
+  demonitor(ref: Ref, options?: { readonly flush?: boolean }): void {
+    const monitor = this.#monitors?.get(ref.key);
+    if (monitor !== undefined) {
+      this.#monitors!.delete(ref.key);
+      this.runtime.removeWatcher(monitor.target, ref, this.pid);
+    }
+    if (options?.flush === true) {
+      const mailbox = this.mailbox;
+      for (let index = mailbox.size - 1; index >= 0; index--) {
+        const message = mailbox.at(index) as { type?: unknown; ref?: unknown } | null;
+        if (message?.type === 'DOWN' && ref.equals(message.ref)) mailbox.removeAt(index);
+      }
+    }
+  }
+
+  /** A `DOWN` for a monitor this process holds. */
+  monitorFired(ref: Ref, pid: Pid | undefined, reason: ExitReason): void {
+    if (this.#monitors?.delete(ref.key) !== true) return;
+    this.deliver({ type: 'DOWN', ref, pid, reason });
+  }
+
+  addWatcher(ref: Ref, watcher: Pid): boolean {
+    if (!this.alive) return false;
+    (this.#watchers ??= new Map()).set(ref.key, { ref, watcher });
+    return true;
+  }
+
+  removeWatcher(ref: Ref): void {
+    this.#watchers?.delete(ref.key);
+  }
+
+  trapExit(trap: boolean): boolean {
+    const previous = this.trapping;
+    this.trapping = trap === true;
+    return previous;
+  }
+
+  exit(reason: ExitReason): never;
+  exit(dest: Dest, reason: ExitReason): void;
+  exit(...args: [ExitReason] | [Dest, ExitReason]): void {
+    if (args.length === 1) throw new ExitSignal(args[0]);
+    const [dest, reason] = args;
+    const target = this.runtime.resolve(dest);
+    if (target === undefined) return;
+    this.runtime.exitSignal(this.pid, target, reason);
+  }
+
+  /** An exit signal arrives, from a link (`link`) or from `exit/2` (`exit`). */
+  signal(from: Pid, reason: ExitReason, kind: SignalKind): void {
+    if (!this.alive) return;
+    if (kind === 'link') {
+      if (this.#links?.delete(from.key) !== true) return;
+    } else if (reason === 'kill') {
+      this.terminate('killed');
+      return;
+    }
+    if (this.trapping) {
+      this.deliver({ type: 'EXIT', from, reason });
+    } else if (reason !== 'normal') {
+      this.terminate(reason);
+    } else if (kind === 'exit' && from.equals(this.pid)) {
+      this.terminate('normal');
+    }
+  }
+
+  /** Registers a hook run synchronously at exit; returns its canceller. */
+  onExit(hook: ExitHook): () => void {
+    (this.#exitHooks ??= new Set()).add(hook);
+    return () => this.#exitHooks?.delete(hook);
+  }
+
+  spawn(body: ProcessBody, options?: SpawnOptions): Pid {
+    return this.runtime.spawn(body, options, this);
+  }
+
+  spawnLink(body: ProcessBody, options?: Omit<SpawnOptions, 'link'>): Pid {
+    return this.runtime.spawn(body, { ...options, link: true }, this);
+  }
+
+  /** Runs a process body to its end: returning is a `normal` exit, throwing a crash. */
+  runBody(body: ProcessBody): void {
+    let result: unknown;
+    try {
+      result = body(this);
+    } catch (error) {
+      this.crash(error);
+      return;
+    }
+    if (isThenable(result)) {
+      result.then(
+        () => this.terminate('normal'),
+        (error: unknown) => this.crash(error),
+      );
+    } else {
+      this.terminate('normal');
+    }
+  }
+
+  /** A body or callback threw: `self.exit` unwinding, or a crash that is logged once. */
+  crash(error: unknown): void {
+    if (!this.alive || error instanceof ProcessExited) return;
+    if (error instanceof ExitSignal) {
+      this.terminate(error.reason);
+      return;
+    }
+    this.logger.error({ err: error }, `process ${this.pid.key} crashed: ${formatReason(error)}`);
+    this.terminate(error);
+  }
+
+  /**
+   * The process is gone. Names go first (exit hooks), so that whoever gets a
+   * `DOWN` or `EXIT` already sees the name free; then links and monitors fire.
+   */
+  terminate(reason: ExitReason): void {
+    if (!this.alive) return;
+    this.alive = false;
+    this.exitReason = reason;
+    this.handler = undefined;
+    this.runtime.forget(this);
+    const pending = this.#pending;
+    if (pending !== undefined) {
+      this.#settlePending();
+      pending.reject(new ProcessExited(this.pid));
+    }
+    this.mailbox.clear();
+    if (this.#exitHooks !== undefined) {
+      for (const hook of this.#exitHooks) {
+        try {
+          hook(reason);
+        } catch (error) {
+          this.runtime.logger.error({ err: error, process: this.pid.key }, 'exit hook failed');
+        }
+      }
+      this.#exitHooks = undefined;
+    }
+    if (this.#monitors !== undefined) {
+      for (const { ref, target } of this.#monitors.values()) this.runtime.removeWatcher(target, ref, this.pid);
+      this.#monitors = undefined;
+    }
+    if (this.#links !== undefined) {
+      const links = this.#links;
+      this.#links = undefined;
+      for (const pid of links.values()) this.runtime.linkExit(this.pid, pid, reason);
+    }
+    if (this.#watchers !== undefined) {
+      const watchers = this.#watchers;
+      this.#watchers = undefined;
+      for (const { ref, watcher } of watchers.values()) this.runtime.down(watcher, ref, this.pid, reason);
+    }
+    this.runtime.exited(this, reason);
+  }
+
+  nodeDown(node: string): void {
+    if (!this.alive) return;
+    if (this.#watchers !== undefined) {
+      for (const [key, { watcher }] of this.#watchers) if (watcher.node === node) this.#watchers.delete(key);
+    }
+    if (this.#monitors !== undefined) {
+      for (const [key, { ref, target }] of this.#monitors) {
+        if (target.node !== node) continue;
+        this.#monitors.delete(key);
+        this.deliver({ type: 'DOWN', ref, pid: target, reason: 'noconnection' });
+      }
+    }
+    if (this.#links !== undefined) {
+      for (const pid of [...this.#links.values()]) {
+        if (pid.node === node) this.runtime.signal(this, pid, 'noconnection', 'link');
+      }
+    }
+  }
+}
+
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}

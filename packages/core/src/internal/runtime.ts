@@ -1,0 +1,387 @@
+import type { Logger } from 'pino';
+import { describeDest, isVia, type Dest } from '../dest.js';
+import type { Distribution, DistributionHost, SignalKind } from '../distribution.js';
+import { BadArgError, CallError, NodeStoppedError } from '../errors.js';
+import type { ExitReason } from '../exit-reason.js';
+import { LocalRegistry } from '../local-registry.js';
+import type { Node } from '../node.js';
+import { Pid, Ref } from '../pid.js';
+import type { CallOptions, ProcessBody, SpawnOptions } from '../process.js';
+import type { NameRegistry } from '../registry.js';
+import { DeadlineQueues, type Expirable } from './deadlines.js';
+import { Proc, type Endpoint, type ExitHook } from './process.js';
+import { Scheduler } from './scheduler.js';
+import type { CallMessage, ReplyMessage, StopMessage } from './signals.js';
+
+export const DEFAULT_CALL_TIMEOUT = 5000;
+
+/**
+ * The engine behind a `Node`: the process table, routing, signals and calls.
+ * Kept out of the public API; `Node` is its facade.
+ */
+export class Runtime implements DistributionHost {
+  readonly table = new Map<number, Endpoint>();
+  readonly scheduler: Scheduler;
+  readonly localNames = new LocalRegistry();
+  readonly registries = new Map<string, NameRegistry>();
+  readonly deadlines = new DeadlineQueues();
+  readonly rootPid: Pid;
+  distribution: Distribution | undefined;
+  alive = true;
+  #nextId = 1;
+  #nextRef = 1;
+  #signals: { target: Proc; from: Pid; reason: ExitReason; kind: SignalKind }[] = [];
+  #flushingSignals = false;
+
+  constructor(
+    readonly node: Node,
+    readonly name: string,
+    readonly creation: string,
+    readonly logger: Logger,
+    scheduler: { readonly budget?: number; readonly batch?: number } = {},
+  ) {
+    this.scheduler = new Scheduler(scheduler.budget, scheduler.batch);
+    this.rootPid = new Pid(name, creation, 0);
+  }
+
+  // ---- identity -------------------------------------------------------------
+
+  isLocal(pid: Pid): boolean {
+    return pid.node === this.name && pid.creation === this.creation;
+  }
+
+  localEndpoint(pid: Pid): Endpoint | undefined {
+    return pid.node === this.name && pid.creation === this.creation ? this.table.get(pid.id) : undefined;
+  }
+
+  localProc(pid: Pid): Proc | undefined {
+    const endpoint = this.localEndpoint(pid);
+    return endpoint instanceof Proc ? endpoint : undefined;
+  }
+
+  makeRef(): Ref {
+    return new Ref(this.name, this.creation, this.#nextRef++);
+  }
+
+  nextPid(): Pid {
+    return new Pid(this.name, this.creation, this.#nextId++);
+  }
+
+  // ---- processes --------------------------------------------------------------
+
+  /** A process that exists but runs nothing yet (GenServers start this way). */
+  createProcess(parent: Proc | undefined, link: boolean): Proc {
+    if (!this.alive) throw new NodeStoppedError(`node ${this.name} is stopped`);
+    const proc = new Proc(this, this.nextPid());
+    this.table.set(proc.pid.id, proc);
+    if (parent === undefined) {
+      proc.parent = this.rootPid;
+    } else if (link) {
+      proc.parent = parent.pid;
+      parent.link(proc.pid);
+    }
+    return proc;
+  }
+
+  spawn(body: ProcessBody, options: SpawnOptions | undefined, parent: Proc | undefined): Pid {
+    if (typeof body !== 'function') throw new TypeError(`spawn: body must be a function, got ${typeof body}`);
+    if (options?.link === true && parent === undefined) {
+      throw new BadArgError('spawn: link needs a parent process; use self.spawnLink inside a process');
+    }
+    const proc = this.createProcess(parent, options?.link === true);
+    if (options?.trapExit === true) proc.trapping = true;
+    if (options?.name !== undefined) {
+      try {
+        this.registerLocal(options.name, proc.pid);
+      } catch (error) {
+        proc.terminate('normal');
+        throw error;
+      }
+    }
+    queueMicrotask(() => {
+      if (proc.alive) proc.runBody(body);
+    });
+    return proc.pid;
+  }
+
+  forget(proc: Proc): void {
+    this.table.delete(proc.pid.id);
+  }
+
+  exited(_proc: Proc, _reason: ExitReason): void {
+    // Hook point for node-level accounting; deliberately empty on the hot path.
+  }
+
+  watchExit(pid: Pid, hook: ExitHook): (() => void) | undefined {
+    const proc = this.localProc(pid);
+    return proc?.alive === true ? proc.onExit(hook) : undefined;
+  }
+
+  // ---- names ------------------------------------------------------------------
+
+  registerLocal(name: string, pid: Pid): void {
+    if (typeof name !== 'string' || name.length === 0) {
+      throw new TypeError(`register: name must be a non-empty string, got ${typeof name === 'string' ? '""' : typeof name}`);
+    }
+    if (!this.localNames.register(name, pid)) {
+      throw new BadArgError(`register: ${JSON.stringify(name)} is already registered to ${this.localNames.whereisName(name)?.key}`);
+    }
+  }
+
+  registry(key: string): NameRegistry {
+    const registry = this.registries.get(key);
+    if (registry === undefined) throw new BadArgError(`no registry is installed under ${JSON.stringify(key)}`);
+    return registry;
+  }
+
+  /** The pid `dest` names now, or undefined. Throws for a malformed destination. */
+  resolve(dest: Dest): Pid | undefined {
+    if (dest instanceof Pid) return dest;
+    if (typeof dest === 'string') return this.localNames.whereisName(dest);
+    if (isVia(dest)) return this.registry(dest.via).whereisName(dest.name);
+    throw new BadArgError(`not a destination: ${describeDest(dest)}`);
+  }
+
+  // ---- messages ---------------------------------------------------------------
+
+  send(dest: Dest, message: unknown, from: Pid): void {
+    if (dest instanceof Pid) {
+      this.route(from, dest, message);
+    } else if (typeof dest === 'string') {
+      const pid = this.localNames.whereisName(dest);
+      if (pid === undefined) throw new BadArgError(`send: no process is registered as ${JSON.stringify(dest)}`);
+      this.route(from, pid, message);
+    } else if (isVia(dest)) {
+      this.registry(dest.via).send(dest.name, message);
+    } else {
+      throw new BadArgError(`send: not a destination: ${describeDest(dest)}`);
+    }
+  }
+
+  route(from: Pid | undefined, to: Pid, message: unknown): void {
+    if (to.node === this.name && to.creation === this.creation) {
+      this.table.get(to.id)?.deliver(message);
+    } else {
+      this.distribution?.send(from, to, message);
+    }
+  }
+
+  cast(dest: Dest, request: unknown, from: Pid): void {
+    try {
+      this.send(dest, { type: '$gen_cast', request }, from);
+    } catch {
+      // cast never fails, as in OTP.
+    }
+  }
+
+  call(caller: Pid | undefined, dest: Dest, request: unknown, options: CallOptions | undefined): Promise<unknown> {
+    return this.request(caller, dest, options?.timeout ?? DEFAULT_CALL_TIMEOUT, (replyTo) => ({
+      type: '$gen_call',
+      from: { pid: caller ?? replyTo, replyTo },
+      request,
+    }));
+  }
+
+  /**
+   * Sends what `build` makes for a reply port and resolves with the reply; the
+   * port monitors the target, so its death (or its node's) ends the wait.
+   */
+  request(
+    caller: Pid | undefined,
+    dest: Dest,
+    timeout: number,
+    build: (replyTo: Pid) => CallMessage | StopMessage,
+  ): Promise<unknown> {
+    if (typeof timeout !== 'number' || !(timeout >= 0)) {
+      return Promise.reject(new TypeError(`call: timeout must be a number >= 0 or Infinity, got ${String(timeout)}`));
+    }
+    let target: Pid | undefined;
+    try {
+      target = this.resolve(dest);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (target === undefined) return Promise.reject(new CallError('noproc', describeDest(dest)));
+    if (!this.alive) return Promise.reject(new NodeStoppedError(`node ${this.name} is stopped`));
+    const port = new ReplyPort(this, target, dest);
+    if (timeout !== Infinity) this.deadlines.add(timeout, port);
+    this.route(caller, target, build(port.pid));
+    return port.promise;
+  }
+
+  // ---- links, monitors, exit signals ------------------------------------------
+
+  /** Delivers an exit signal to a local process, iteratively: a chain of links never grows the stack. */
+  signal(target: Proc, from: Pid, reason: ExitReason, kind: SignalKind): void {
+    this.#signals.push({ target, from, reason, kind });
+    if (this.#flushingSignals) return;
+    this.#flushingSignals = true;
+    try {
+      for (let index = 0; index < this.#signals.length; index++) {
+        const next = this.#signals[index]!;
+        next.target.signal(next.from, next.reason, next.kind);
+      }
+    } finally {
+      this.#signals = [];
+      this.#flushingSignals = false;
+    }
+  }
+
+  exitSignal(from: Pid, to: Pid, reason: ExitReason): void {
+    const target = this.localEndpoint(to);
+    if (target instanceof Proc) this.signal(target, from, reason, 'exit');
+    else if (!this.isLocal(to)) this.distribution?.exit(from, to, reason, 'exit');
+  }
+
+  /** `from` died with `reason` while linked to `to`. */
+  linkExit(from: Pid, to: Pid, reason: ExitReason): void {
+    const target = this.localEndpoint(to);
+    if (target instanceof Proc) this.signal(target, from, reason, 'link');
+    else if (!this.isLocal(to)) this.distribution?.exit(from, to, reason, 'link');
+  }
+
+  remoteLink(from: Pid, to: Pid): void {
+    const local = this.localProc(from);
+    if (this.distribution === undefined) {
+      if (local !== undefined) this.signal(local, to, 'noconnection', 'link');
+      return;
+    }
+    this.distribution.link(from, to);
+  }
+
+  remoteUnlink(from: Pid, to: Pid): void {
+    this.distribution?.unlink(from, to);
+  }
+
+  /** Places a monitor on `target`; false when it cannot (dead local target, or no route to its node). */
+  addWatcher(target: Pid, ref: Ref, watcher: Pid): boolean {
+    if (this.isLocal(target)) return this.table.get(target.id)?.addWatcher(ref, watcher) === true;
+    if (this.distribution === undefined) return false;
+    this.distribution.monitor(watcher, target, ref);
+    return true;
+  }
+
+  removeWatcher(target: Pid, ref: Ref, watcher: Pid): void {
+    if (this.isLocal(target)) this.table.get(target.id)?.removeWatcher(ref);
+    else this.distribution?.demonitor(watcher, target, ref);
+  }
+
+  /** A monitored process `pid` is gone: tell `watcher`. */
+  down(watcher: Pid, ref: Ref, pid: Pid, reason: ExitReason): void {
+    if (this.isLocal(watcher)) {
+      const endpoint = this.table.get(watcher.id);
+      if (endpoint instanceof Proc) endpoint.monitorFired(ref, pid, reason);
+      else endpoint?.deliver({ type: 'DOWN', ref, pid, reason });
+    } else {
+      this.distribution?.down(watcher, ref, pid, reason);
+    }
+  }
+
+  // ---- DistributionHost: what arrives from peers ---------------------------------
+
+  deliver(to: Pid, message: unknown): void {
+    this.localEndpoint(to)?.deliver(message);
+  }
+
+  link(from: Pid, to: Pid): void {
+    const target = this.localProc(to);
+    if (target?.alive === true) target.addLink(from);
+    else this.distribution?.exit(to, from, 'noproc', 'link');
+  }
+
+  unlink(from: Pid, to: Pid): void {
+    this.localProc(to)?.removeLink(from);
+  }
+
+  exit(from: Pid, to: Pid, reason: ExitReason, kind: SignalKind): void {
+    const target = this.localProc(to);
+    if (target !== undefined) this.signal(target, from, reason, kind);
+  }
+
+  monitor(watcher: Pid, target: Pid, ref: Ref): void {
+    if (this.localEndpoint(target)?.addWatcher(ref, watcher) !== true) {
+      this.distribution?.down(watcher, ref, target, 'noproc');
+    }
+  }
+
+  demonitor(_watcher: Pid, target: Pid, ref: Ref): void {
+    this.localEndpoint(target)?.removeWatcher(ref);
+  }
+
+  nodeDown(node: string): void {
+    for (const endpoint of [...this.table.values()]) endpoint.nodeDown(node);
+    this.node.emit('nodedown', node);
+  }
+
+  nodeUp(node: string): void {
+    this.node.emit('nodeup', node);
+  }
+}
+
+/**
+ * Where a call's reply lands: a pid of its own (so a reply can come from any
+ * node), monitoring the callee so its death ends the call at once.
+ */
+class ReplyPort implements Endpoint, Expirable {
+  readonly pid: Pid;
+  readonly promise: Promise<unknown>;
+  readonly #ref: Ref;
+  deadline = 0;
+  settled = false;
+  #resolve!: (value: unknown) => void;
+  #reject!: (error: unknown) => void;
+
+  constructor(
+    readonly runtime: Runtime,
+    readonly target: Pid,
+    readonly dest: Dest,
+  ) {
+    this.pid = runtime.nextPid();
+    this.promise = new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.#ref = runtime.makeRef();
+    runtime.table.set(this.pid.id, this);
+    if (!runtime.addWatcher(target, this.#ref, this.pid)) {
+      this.#fail(runtime.isLocal(target) ? 'noproc' : 'noconnection');
+    }
+  }
+
+  deliver(message: unknown): void {
+    if (this.settled) return;
+    const { type } = message as ReplyMessage | { type: 'DOWN'; reason: ExitReason };
+    if (type === '$gen_reply') {
+      this.#settle();
+      this.#resolve((message as ReplyMessage).value);
+    } else if (type === 'DOWN') {
+      this.#fail((message as { reason: ExitReason }).reason);
+    }
+  }
+
+  expire(): void {
+    this.#fail('timeout');
+  }
+
+  addWatcher(): boolean {
+    return false;
+  }
+
+  removeWatcher(): void {}
+
+  nodeDown(node: string): void {
+    if (this.target.node === node) this.#fail('noconnection');
+  }
+
+  #fail(reason: ExitReason): void {
+    if (this.settled) return;
+    this.#settle();
+    this.#reject(new CallError(reason, describeDest(this.dest)));
+  }
+
+  #settle(): void {
+    this.settled = true;
+    this.runtime.table.delete(this.pid.id);
+    this.runtime.removeWatcher(this.target, this.#ref, this.pid);
+  }
+}

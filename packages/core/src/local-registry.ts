@@ -1,0 +1,114 @@
+import { BadArgError } from './errors.js';
+import { canonicalName, type Name } from './name.js';
+import type { Node } from './node.js';
+import type { Pid } from './pid.js';
+import type { NameRegistry } from './registry.js';
+
+interface Entry {
+  readonly name: Name;
+  readonly pid: Pid;
+}
+
+/**
+ * Names on one node, in memory: what plain string names use, and the
+ * simplest `NameRegistry` backend. Names are cleared synchronously when their
+ * process exits.
+ */
+export class LocalRegistry implements NameRegistry {
+  #node: Node | undefined;
+  readonly #entries = new Map<string, Entry>();
+  /** Names held by each pid, and the canceller of its exit hook. */
+  readonly #byPid = new Map<string, { readonly keys: Set<string>; readonly cancel: () => void }>();
+
+  attach(node: Node): void {
+    if (this.#node !== undefined && this.#node !== node) {
+      throw new BadArgError('LocalRegistry: already attached to another node');
+    }
+    this.#node = node;
+  }
+
+  detach(): void {
+    for (const { cancel } of this.#byPid.values()) cancel();
+    this.#byPid.clear();
+    this.#entries.clear();
+  }
+
+  registerName(name: Name, pid: Pid): Promise<'yes' | 'no'> {
+    try {
+      return Promise.resolve(this.register(name, pid) ? 'yes' : 'no');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** The synchronous form of `registerName`: true for `yes`. */
+  register(name: Name, pid: Pid): boolean {
+    const key = canonicalName(name);
+    const node = this.#requireNode();
+    if (pid.node !== node.name || pid.creation !== node.creation) {
+      throw new BadArgError(`LocalRegistry: cannot register ${pid.key}: it is not a process of node ${node.name}`);
+    }
+    if (this.#entries.has(key)) return false;
+    let held = this.#byPid.get(pid.key);
+    if (held === undefined) {
+      const keys = new Set<string>();
+      const cancel = node.watchExit(pid, () => this.#release(pid));
+      if (cancel === undefined) throw new BadArgError(`LocalRegistry: cannot register ${pid.key}: it is not alive`);
+      held = { keys, cancel };
+      this.#byPid.set(pid.key, held);
+    }
+    held.keys.add(key);
+    this.#entries.set(key, { name, pid });
+    return true;
+  }
+
+  unregisterName(name: Name): Promise<void> {
+    try {
+      this.unregister(name);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  unregister(name: Name): void {
+    const key = canonicalName(name);
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return;
+    this.#entries.delete(key);
+    const held = this.#byPid.get(entry.pid.key);
+    if (held === undefined) return;
+    held.keys.delete(key);
+    if (held.keys.size === 0) {
+      held.cancel();
+      this.#byPid.delete(entry.pid.key);
+    }
+  }
+
+  whereisName(name: Name): Pid | undefined {
+    return this.#entries.get(canonicalName(name))?.pid;
+  }
+
+  send(name: Name, message: unknown): Pid {
+    const pid = this.whereisName(name);
+    if (pid === undefined) throw new BadArgError(`no process is registered as ${canonicalName(name)}`);
+    this.#requireNode().send(pid, message);
+    return pid;
+  }
+
+  registered(): Name[] {
+    return [...this.#entries.values()].map((entry) => entry.name);
+  }
+
+  #release(pid: Pid): void {
+    const held = this.#byPid.get(pid.key);
+    if (held === undefined) return;
+    this.#byPid.delete(pid.key);
+    for (const key of held.keys) this.#entries.delete(key);
+  }
+
+  #requireNode(): Node {
+    if (this.#node === undefined) throw new BadArgError('LocalRegistry: not installed on a node (node.installRegistry)');
+    return this.#node;
+  }
+}

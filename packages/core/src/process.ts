@@ -1,0 +1,75 @@
+import type { Dest } from './dest.js';
+import type { ExitReason } from './exit-reason.js';
+import type { Pid, Ref } from './pid.js';
+import type { Logger } from 'pino';
+import type { Node } from './node.js';
+
+/** What `receive` resolves with when its timeout passed first. */
+export const TIMEOUT: unique symbol = Symbol.for('roster.timeout');
+export type Timeout = typeof TIMEOUT;
+
+export type Matcher<T> = ((message: unknown) => message is T) | ((message: unknown) => boolean);
+
+export interface CallOptions {
+  /** Milliseconds before the call fails with `CallError('timeout')`; `Infinity` waits forever. Default 5000. */
+  readonly timeout?: number;
+}
+
+export interface SpawnOptions {
+  /** Link the new process to the spawning one (only from inside a process). */
+  readonly link?: boolean;
+  /** Register the new process under this node-local name (throws `BadArgError` when taken). */
+  readonly name?: string;
+  /** Start trapping exits before the body runs. */
+  readonly trapExit?: boolean;
+}
+
+/** A process body: an async function with selective receive. */
+export type ProcessBody = (self: Process) => unknown;
+
+/**
+ * A running process, as its own code sees it (`self`). Everything a process
+ * does to others (links, monitors, exits) is done through it, so the runtime
+ * always knows who did it.
+ */
+export interface Process {
+  readonly pid: Pid;
+  readonly node: Node;
+  readonly logger: Logger;
+
+  /**
+   * The next message, or the first one `match` accepts, leaving the others in
+   * the mailbox in order. With `timeoutMs`, resolves with `TIMEOUT` if nothing
+   * matched in time (`0` polls).
+   */
+  receive(): Promise<unknown>;
+  receive<T>(match: (message: unknown) => message is T): Promise<T>;
+  receive(match: ((message: unknown) => boolean) | undefined): Promise<unknown>;
+  receive<T>(match: (message: unknown) => message is T, timeoutMs: number): Promise<T | Timeout>;
+  receive(match: ((message: unknown) => boolean) | undefined, timeoutMs: number): Promise<unknown>;
+
+  send(dest: Dest, message: unknown): void;
+  call<R = unknown>(dest: Dest, request: unknown, options?: CallOptions): Promise<R>;
+  cast(dest: Dest, message: unknown): void;
+
+  link(pid: Pid): void;
+  unlink(pid: Pid): void;
+  monitor(dest: Dest): Ref;
+  /** Removes a monitor; with `flush`, also a `DOWN` for it already in the mailbox. */
+  demonitor(ref: Ref, options?: { readonly flush?: boolean }): void;
+
+  /** Sets whether exit signals arrive as `EXIT` messages; returns the previous setting. */
+  trapExit(trap: boolean): boolean;
+  readonly trappingExits: boolean;
+
+  /** Exits this process with `reason` (never returns). */
+  exit(reason: ExitReason): never;
+  /** Sends an exit signal to `dest` (Erlang's `exit/2`). */
+  exit(dest: Dest, reason: ExitReason): void;
+
+  spawn(body: ProcessBody, options?: SpawnOptions): Pid;
+  spawnLink(body: ProcessBody, options?: Omit<SpawnOptions, 'link'>): Pid;
+
+  /** Sends `message` to `dest` after `ms`; the returned function cancels it. */
+  sendAfter(dest: Dest, message: unknown, ms: number): () => void;
+}

@@ -1,0 +1,37 @@
+import type { Name } from './name.js';
+import type { Node } from './node.js';
+import type { Pid } from './pid.js';
+
+/**
+ * The via-module contract of OTP, in TypeScript: every name registry backend
+ * implements it, and the conformance suite in @roster/testkit checks it.
+ *
+ * Contract shared by every backend:
+ * - `registerName` resolves `yes` when `pid` now holds `name`, `no` when the
+ *   name is held (by any pid, this one included). It rejects with a
+ *   `BadArgError` for a pid that is not alive or that the backend cannot own
+ *   (a pid of another node), and with a `TypeError` for an invalid name.
+ * - A name is cleared when its process exits, whatever the reason, before
+ *   any monitor of that process receives its `DOWN`.
+ * - `send` throws `BadArgError` for a name nobody holds.
+ */
+export interface NameRegistry {
+  registerName(name: Name, pid: Pid): Promise<'yes' | 'no'>;
+  /** Removes `name` if this node's process holds it; resolves either way. */
+  unregisterName(name: Name): Promise<void>;
+  /** A synchronous snapshot read: the hot path. */
+  whereisName(name: Name): Pid | undefined;
+  /** Sends to the holder of `name`, returning its pid; throws `BadArgError` if nobody holds it. */
+  send(name: Name, message: unknown): Pid;
+  registered(): Name[];
+  /** Asks the name's owner instead of reading the local snapshot. */
+  whereisNameConsistent?(name: Name): Promise<Pid | undefined>;
+  /** Resolves once this node's view agrees with every reachable member (`global:sync/0`). */
+  sync?(): Promise<void>;
+  /** The member nodes this registry agrees with. */
+  members?(): string[];
+  /** Called once by `node.installRegistry`; a registry serves one node. */
+  attach?(node: Node, key: string): void | Promise<void>;
+  /** Called by `node.stop()` after the node's processes are gone. */
+  detach?(): void | Promise<void>;
+}

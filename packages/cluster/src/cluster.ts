@@ -1,0 +1,476 @@
+import { EventEmitter } from 'eventemitter3';
+import type { Distribution, DistributionHost, ExitReason, Node, Pid, Ref, SignalKind } from '@roster/core';
+import type { Logger } from 'pino';
+import { NodeNameTakenError, WireDecodeError, type DropReason } from './errors.js';
+import { EnvelopeCodec, type Envelope, type Kind } from './internal/envelope.js';
+import { RateLimitedLog } from './internal/rate-limited-log.js';
+import { MemoryTransport } from './memory-transport.js';
+import type { Transport } from './transport.js';
+
+export interface ClusterOptions {
+  /** The carrier; default a `MemoryTransport` on the process-wide `MemoryBroker` (the embedded default). */
+  readonly transport?: Transport;
+  /** The cluster's id: nodes of different clusters ignore each other. Default `roster`. */
+  readonly id?: string;
+  /** A shared secret: every envelope is signed (HMAC-SHA256) and unsigned or forged ones are dropped. */
+  readonly secret?: string | Buffer;
+  /** Milliseconds between heartbeats. Default 1000. */
+  readonly heartbeatInterval?: number;
+  /** A peer silent this long is down. Default 3000; must exceed `heartbeatInterval`. */
+  readonly failureTimeout?: number;
+  /** How long a starting node listens for a peer saying its name is taken. Default 200 ms. */
+  readonly joinWindow?: number;
+  /** Largest frame accepted or sent, in bytes. Default 1 MiB. */
+  readonly maxFrameBytes?: number;
+}
+
+/** Who sent a channel message: a node name and its incarnation. */
+export interface PeerIdentity {
+  readonly node: string;
+  readonly creation: string;
+}
+
+export interface ClusterEvents {
+  nodeup: (peer: PeerIdentity) => void;
+  nodedown: (peer: PeerIdentity, reason: 'timeout' | 'leave' | 'disconnected' | 'restarted') => void;
+  /** This node's own connection to the carrier came back (after `down`). */
+  reconnected: () => void;
+  disconnected: () => void;
+}
+
+export interface ClusterStats {
+  sent: number;
+  received: number;
+  /** Frames dropped, by reason. */
+  readonly dropped: Record<DropReason | 'no_route', number>;
+}
+
+/** A named stream of messages between the nodes of a cluster, for services such as registries. */
+export interface ClusterChannel {
+  /** To every live member (not this node). Throws `WireEncodeError` for a value that cannot cross. */
+  broadcast(message: unknown): void;
+  /** To one member; false when it is not a live member. */
+  send(node: string, message: unknown): boolean;
+  close(): void;
+}
+
+export type ChannelHandler = (from: PeerIdentity, message: unknown) => void;
+
+interface Peer {
+  readonly name: string;
+  readonly creation: string;
+  address: string;
+  session: number;
+  lastSeen: number;
+}
+
+const clusters = new WeakMap<Node, Cluster>();
+
+/** The cluster a node joined, or undefined when it is not clustered. */
+export function clusterOf(node: Node): Cluster | undefined {
+  return clusters.get(node);
+}
+
+/**
+ * A node's membership of a cluster: heartbeats and failure detection, and
+ * remote send / link / monitor / exit over any `Transport`. This is the
+ * node's `Distribution`; `Node.start({ cluster })` creates it.
+ */
+export class Cluster extends EventEmitter<ClusterEvents> implements Distribution {
+  readonly id: string;
+  readonly stats: ClusterStats = {
+    sent: 0,
+    received: 0,
+    dropped: {
+      malformed: 0,
+      oversized: 0,
+      version: 0,
+      foreign_cluster: 0,
+      bad_signature: 0,
+      unknown_peer: 0,
+      misrouted: 0,
+      no_route: 0,
+    },
+  };
+  readonly heartbeatInterval: number;
+  readonly failureTimeout: number;
+  readonly #host: DistributionHost;
+  readonly #transport: Transport;
+  readonly #codec: EnvelopeCodec;
+  readonly #peers = new Map<string, Peer>();
+  readonly #channels = new Map<string, ChannelHandler>();
+  readonly #logger: Logger;
+  readonly #dropLog: RateLimitedLog;
+  readonly #name: string;
+  readonly #creation: string;
+  #session = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #refusal: string | undefined;
+  #left = false;
+
+  private constructor(host: DistributionHost, options: ClusterOptions) {
+    super();
+    const node = host.node;
+    this.#host = host;
+    this.#name = node.name;
+    this.#creation = node.creation;
+    this.id = options.id ?? 'roster';
+    if (typeof this.id !== 'string' || this.id.length === 0) throw new TypeError('cluster.id must be a non-empty string');
+    this.heartbeatInterval = options.heartbeatInterval ?? 1000;
+    this.failureTimeout = options.failureTimeout ?? 3000;
+    if (!(this.heartbeatInterval > 0)) throw new TypeError('cluster.heartbeatInterval must be a number of ms > 0');
+    if (!(this.failureTimeout > this.heartbeatInterval)) {
+      throw new TypeError('cluster.failureTimeout must be greater than cluster.heartbeatInterval');
+    }
+    const maxFrameBytes = options.maxFrameBytes ?? 1024 * 1024;
+    if (!(maxFrameBytes >= 1024)) throw new TypeError('cluster.maxFrameBytes must be at least 1024');
+    const secret = options.secret;
+    if (secret !== undefined && !(typeof secret === 'string' || Buffer.isBuffer(secret)) ) {
+      throw new TypeError('cluster.secret must be a string or a Buffer');
+    }
+    this.#transport = options.transport ?? new MemoryTransport();
+    this.#logger = host.logger.child({ cluster: this.id });
+    this.#dropLog = new RateLimitedLog(this.#logger);
+    this.#codec = new EnvelopeCodec({
+      cluster: this.id,
+      node: this.#name,
+      creation: this.#creation,
+      secret: secret === undefined ? undefined : Buffer.from(secret),
+      maxFrameBytes,
+    });
+  }
+
+  /** Joins the cluster; rejects with `NodeNameTakenError` when a live peer has this node's name. */
+  static async join(host: DistributionHost, options: ClusterOptions): Promise<Cluster> {
+    const cluster = new Cluster(host, options);
+    await cluster.#start(options.joinWindow ?? 200);
+    clusters.set(host.node, cluster);
+    return cluster;
+  }
+
+  async #start(joinWindow: number): Promise<void> {
+    const transport = this.#transport;
+    transport.on('frame', this.#onFrame);
+    transport.on('down', this.#onDown);
+    transport.on('up', this.#onUp);
+    await transport.connect({ cluster: this.id, node: this.#name });
+    this.#announce();
+    this.#timer = setInterval(this.#tick, this.heartbeatInterval);
+    this.#timer.unref();
+    if (joinWindow > 0) await new Promise((resolve) => setTimeout(resolve, joinWindow));
+    if (this.#refusal !== undefined) {
+      const reason = this.#refusal;
+      await this.#close();
+      throw new NodeNameTakenError(`node name ${JSON.stringify(this.#name)} is already live in cluster ${JSON.stringify(this.id)} (${reason}); pick another name, or wait failureTimeout for a dead node to be noticed`);
+    }
+  }
+
+  /** Names of the live members, this node excluded. */
+  nodes(): string[] {
+    return [...this.#peers.keys()];
+  }
+
+  /** The live members with their incarnations. */
+  members(): PeerIdentity[] {
+    return [...this.#peers.values()].map((peer) => ({ node: peer.name, creation: peer.creation }));
+  }
+
+  /** Whether `node` is a live member (this node included). */
+  isMember(node: string): boolean {
+    return node === this.#name || this.#peers.has(node);
+  }
+
+  get connected(): boolean {
+    return this.#transport.state === 'up';
+  }
+
+  /** Resolves once everything sent so far is accepted by the carrier. */
+  flush(): Promise<void> {
+    return this.#transport.flush();
+  }
+
+  /** Opens a named channel; one handler per name per node. */
+  channel(name: string, handler: ChannelHandler): ClusterChannel {
+    if (typeof name !== 'string' || name.length === 0) throw new TypeError('channel: name must be a non-empty string');
+    if (this.#channels.has(name)) throw new TypeError(`channel: ${JSON.stringify(name)} is already open`);
+    this.#channels.set(name, handler);
+    return {
+      broadcast: (message) => {
+        const frame = this.#codec.encode('ch', { n: name, m: message });
+        for (const peer of this.#peers.values()) this.#sendFrame(peer.address, frame);
+      },
+      send: (node, message) => {
+        const peer = this.#peers.get(node);
+        if (peer === undefined) return false;
+        this.#sendFrame(peer.address, this.#codec.encode('ch', { n: name, m: message }));
+        return true;
+      },
+      close: () => {
+        if (this.#channels.get(name) === handler) this.#channels.delete(name);
+      },
+    };
+  }
+
+  // ---- Distribution --------------------------------------------------------------
+
+  send(from: Pid | undefined, to: Pid, message: unknown): void {
+    const peer = this.#route(to);
+    if (peer === undefined) return;
+    this.#sendFrame(peer.address, this.#codec.encode('msg', from === undefined ? { t: to, m: message } : { t: to, f: from, m: message }));
+  }
+
+  link(from: Pid, to: Pid): void {
+    const peer = this.#route(to);
+    if (peer === undefined) {
+      const reason = this.#peers.has(to.node) ? 'noproc' : 'noconnection';
+      queueMicrotask(() => this.#host.exit(to, from, reason, 'link'));
+      return;
+    }
+    this.#sendFrame(peer.address, this.#codec.encode('link', { f: from, t: to }));
+  }
+
+  unlink(from: Pid, to: Pid): void {
+    const peer = this.#route(to);
+    if (peer !== undefined) this.#sendFrame(peer.address, this.#codec.encode('unlink', { f: from, t: to }));
+  }
+
+  exit(from: Pid, to: Pid, reason: ExitReason, kind: SignalKind): void {
+    const peer = this.#route(to);
+    if (peer === undefined) return;
+    this.#sendFrame(peer.address, this.#encodeWithReason('exit', { f: from, t: to, x: kind }, reason));
+  }
+
+  monitor(watcher: Pid, target: Pid, ref: Ref): void {
+    const peer = this.#route(target);
+    if (peer === undefined) {
+      const reason = this.#peers.has(target.node) ? 'noproc' : 'noconnection';
+      queueMicrotask(() => this.#host.down(watcher, ref, target, reason));
+      return;
+    }
+    this.#sendFrame(peer.address, this.#codec.encode('mon', { w: watcher, t: target, r: ref }));
+  }
+
+  demonitor(watcher: Pid, target: Pid, ref: Ref): void {
+    const peer = this.#route(target);
+    if (peer !== undefined) this.#sendFrame(peer.address, this.#codec.encode('demon', { w: watcher, t: target, r: ref }));
+  }
+
+  down(watcher: Pid, ref: Ref, pid: Pid, reason: ExitReason): void {
+    const peer = this.#route(watcher);
+    if (peer !== undefined) this.#sendFrame(peer.address, this.#encodeWithReason('down', { w: watcher, p: pid, r: ref }, reason));
+  }
+
+  /** Leaves gracefully: peers drop this node at once instead of waiting for the failure timeout. */
+  async leave(): Promise<void> {
+    if (this.#left) return;
+    if (this.#transport.state === 'up') {
+      this.#broadcastFrame(this.#codec.encode('leave', {}));
+      try {
+        await this.#transport.flush();
+      } catch {
+        // The carrier is gone: peers will notice by the failure timeout instead.
+      }
+    }
+    await this.#close();
+  }
+
+  async #close(): Promise<void> {
+    this.#left = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    const transport = this.#transport;
+    transport.off('frame', this.#onFrame);
+    transport.off('down', this.#onDown);
+    transport.off('up', this.#onUp);
+    for (const peer of [...this.#peers.values()]) this.#peerDown(peer, 'leave');
+    this.#channels.clear();
+    await transport.close();
+  }
+
+  // ---- internals --------------------------------------------------------------------
+
+  /** An exit reason that cannot cross the wire still must: it goes as its description. */
+  #encodeWithReason(kind: Kind, body: Record<string, unknown>, reason: ExitReason): string {
+    try {
+      return this.#codec.encode(kind, { ...body, e: reason });
+    } catch {
+      return this.#codec.encode(kind, { ...body, e: String(reason) });
+    }
+  }
+
+  #route(pid: Pid): Peer | undefined {
+    const peer = this.#peers.get(pid.node);
+    if (peer === undefined || peer.creation !== pid.creation) {
+      this.stats.dropped.no_route++;
+      return undefined;
+    }
+    return peer;
+  }
+
+  #sendFrame(address: string, frame: string): void {
+    this.stats.sent++;
+    this.#transport.send(address, frame);
+  }
+
+  #broadcastFrame(frame: string): void {
+    this.stats.sent++;
+    this.#transport.broadcast(frame);
+  }
+
+  #announce(): void {
+    const address = this.#transport.address;
+    if (address === undefined) return;
+    this.#broadcastFrame(this.#codec.encode('hello', { a: address, s: this.#session }));
+  }
+
+  #tick = (): void => {
+    const address = this.#transport.address;
+    if (address !== undefined) this.#broadcastFrame(this.#codec.encode('hb', { a: address, s: this.#session }));
+    const deadline = Date.now() - this.failureTimeout;
+    for (const peer of [...this.#peers.values()]) {
+      if (peer.lastSeen < deadline) {
+        this.#logger.warn({ peer: peer.name }, `node ${peer.name} missed its heartbeats: nodedown`);
+        this.#peerDown(peer, 'timeout');
+      }
+    }
+  };
+
+  #onUp = (): void => {
+    if (this.#left) return;
+    // A new connection: peers that saw us go must see us come back (and those that did not, must learn we were gone).
+    this.#session++;
+    this.#announce();
+    this.emit('reconnected');
+  };
+
+  #onDown = (): void => {
+    if (this.#left) return;
+    this.#logger.warn('lost the connection to the cluster: every peer is down until it comes back');
+    for (const peer of [...this.#peers.values()]) this.#peerDown(peer, 'disconnected');
+    this.emit('disconnected');
+  };
+
+  #onFrame = (frame: string): void => {
+    this.stats.received++;
+    let envelope: Envelope;
+    try {
+      envelope = this.#codec.decode(frame);
+    } catch (error) {
+      this.#drop(error instanceof WireDecodeError ? error.reason : 'malformed', error);
+      return;
+    }
+    try {
+      this.#dispatch(envelope);
+    } catch (error) {
+      this.#drop('malformed', error);
+    }
+  };
+
+  #drop(reason: DropReason, error: unknown): void {
+    this.stats.dropped[reason]++;
+    this.#dropLog.warn(reason, { reason, err: error instanceof Error ? error.message : String(error) }, `dropped an incoming frame (${reason})`);
+  }
+
+  #dispatch(envelope: Envelope): void {
+    const { from, creation, kind, body } = envelope;
+    if (from === this.#name) {
+      if (creation === this.#creation) return; // our own broadcast
+      if (kind === 'hello') this.#transport.send(body['a'] as string, this.#codec.encode('refuse', { reason: `node ${from} is live with another incarnation` }));
+      return;
+    }
+    switch (kind) {
+      case 'hello':
+      case 'hb':
+        this.#heartbeat(from, creation, body['a'] as string, body['s'] as number, kind === 'hello');
+        return;
+      case 'refuse':
+        this.#refusal = body['reason'] as string;
+        return;
+      case 'leave': {
+        const peer = this.#peers.get(from);
+        if (peer?.creation === creation) this.#peerDown(peer, 'leave');
+        return;
+      }
+    }
+    const peer = this.#peers.get(from);
+    if (peer === undefined || peer.creation !== creation) {
+      this.#drop('unknown_peer', new Error(`frame from ${from}, not a live member`));
+      return;
+    }
+    peer.lastSeen = Date.now();
+    const host = this.#host;
+    switch (kind) {
+      case 'msg':
+        if (!this.#isLocal(body['t'] as Pid)) return this.#drop('misrouted', new Error('message for another node'));
+        host.deliver(body['t'] as Pid, body['m']);
+        return;
+      case 'link':
+        host.link(body['f'] as Pid, body['t'] as Pid);
+        return;
+      case 'unlink':
+        host.unlink(body['f'] as Pid, body['t'] as Pid);
+        return;
+      case 'exit':
+        host.exit(body['f'] as Pid, body['t'] as Pid, body['e'], body['x'] as SignalKind);
+        return;
+      case 'mon':
+        host.monitor(body['w'] as Pid, body['t'] as Pid, body['r'] as Ref);
+        return;
+      case 'demon':
+        host.demonitor(body['w'] as Pid, body['t'] as Pid, body['r'] as Ref);
+        return;
+      case 'down':
+        host.down(body['w'] as Pid, body['r'] as Ref, body['p'] as Pid, body['e']);
+        return;
+      case 'ch': {
+        const handler = this.#channels.get(body['n'] as string);
+        if (handler !== undefined) handler({ node: from, creation }, body['m']);
+        return;
+      }
+    }
+  }
+
+  #isLocal(pid: Pid): boolean {
+    return pid.node === this.#name;
+  }
+
+  #heartbeat(name: string, creation: string, address: string, session: number, hello: boolean): void {
+    const now = Date.now();
+    let peer = this.#peers.get(name);
+    if (peer !== undefined && peer.creation !== creation) {
+      if (now - peer.lastSeen < this.failureTimeout) {
+        // Two incarnations under one name: the live one keeps it, the newcomer is refused.
+        if (hello) this.#transport.send(address, this.#codec.encode('refuse', { reason: `node ${name} is live with another incarnation` }));
+        return;
+      }
+      this.#peerDown(peer, 'restarted');
+      peer = undefined;
+    }
+    if (peer !== undefined && peer.session !== session) {
+      // It reconnected: whatever we held towards its previous connection is gone, as it is on its side.
+      this.#peerDown(peer, 'disconnected');
+      peer = undefined;
+    }
+    if (peer === undefined) {
+      peer = { name, creation, address, session, lastSeen: now };
+      this.#peers.set(name, peer);
+      this.#logger.info({ peer: name }, `nodeup ${name}`);
+      this.#host.nodeUp(name);
+      this.emit('nodeup', { node: name, creation });
+      // Answer so the newcomer learns of us without waiting for our next heartbeat.
+      const own = this.#transport.address;
+      if (own !== undefined) this.#sendFrame(address, this.#codec.encode('hb', { a: own, s: this.#session }));
+      return;
+    }
+    peer.address = address;
+    peer.lastSeen = now;
+  }
+
+  #peerDown(peer: Peer, reason: 'timeout' | 'leave' | 'disconnected' | 'restarted'): void {
+    if (this.#peers.get(peer.name) !== peer) return;
+    this.#peers.delete(peer.name);
+    this.#logger.info({ peer: peer.name, reason }, `nodedown ${peer.name} (${reason})`);
+    this.#host.nodeDown(peer.name);
+    this.emit('nodedown', { node: peer.name, creation: peer.creation }, reason);
+  }
+}

@@ -1,0 +1,22 @@
+import { registerDistributionDriver } from '@roster/core';
+import { Cluster, type ClusterOptions } from './cluster.js';
+
+export type { Transport, TransportConnectOptions, TransportState, TransportEvents } from './transport.js';
+export * from './memory-transport.js';
+export {
+  Cluster,
+  clusterOf,
+  type ClusterOptions,
+  type ClusterEvents,
+  type ClusterStats,
+  type ClusterChannel,
+  type ChannelHandler,
+  type PeerIdentity,
+} from './cluster.js';
+export { WireEncodeError, WireDecodeError, NodeNameTakenError, type DropReason } from './errors.js';
+export { WIRE_VERSION } from './internal/envelope.js';
+
+// Importing this package is what makes `Node.start({ cluster })` work.
+registerDistributionDriver({
+  join: (host, options) => Cluster.join(host, options as ClusterOptions),
+});

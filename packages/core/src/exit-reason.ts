@@ -44,7 +44,12 @@ export function formatReason(reason: ExitReason): string {
   if (typeof reason === 'string') return reason;
   if (reason instanceof Error) return `${reason.name}: ${reason.message}`;
   try {
-    return JSON.stringify(reason) ?? String(reason);
+    // Errors nested in a reason ({ shutdown: { reason: Error } }) read as their message, not as `{}`.
+    return (
+      JSON.stringify(reason, (_key, value: unknown) =>
+        value instanceof Error ? `${value.name}: ${value.message}` : typeof value === 'bigint' ? `${value}n` : value,
+      ) ?? String(reason)
+    );
   } catch {
     return String(reason);
   }

@@ -71,15 +71,16 @@ export class Node extends EventEmitter<NodeEvents> {
   static async start(options: NodeOptions): Promise<Node> {
     const node = new Node(options);
     try {
-      if (options.registries !== undefined) {
-        for (const [key, registry] of Object.entries(options.registries)) await node.installRegistry(key, registry);
-      }
+      // The cluster first: a distributed registry attaches to the membership it will vote with.
       if (options.cluster !== undefined) {
         const driver = distributionDriver();
         if (driver === undefined) {
           throw new TypeError('Node.start: options.cluster needs @roster/cluster; import it before starting the node');
         }
         node[RUNTIME].distribution = await driver.join(node[RUNTIME], options.cluster);
+      }
+      if (options.registries !== undefined) {
+        for (const [key, registry] of Object.entries(options.registries)) await node.installRegistry(key, registry);
       }
     } catch (error) {
       await node.stop();

@@ -1,0 +1,121 @@
+import { canonicalName, Pid, type Name } from '@roster/core';
+import type { Epoch } from '../epoch.js';
+
+/**
+ * The registry's wire messages, carried on the cluster channel `globals`
+ * (docs/protocol.md). Epochs travel as `[wall, counter, node]`.
+ */
+export type WireEpoch = [number, number, string];
+
+export type GlobalsMessage =
+  | { readonly op: 'claim'; readonly name: Name; readonly pid: Pid; readonly epoch: WireEpoch }
+  | { readonly op: 'vote'; readonly name: Name; readonly epoch: WireEpoch; readonly vote: 'yes' }
+  | { readonly op: 'vote'; readonly name: Name; readonly epoch: WireEpoch; readonly vote: 'no'; readonly holder: string }
+  | {
+      readonly op: 'vote';
+      readonly name: Name;
+      readonly epoch: WireEpoch;
+      readonly vote: 'remote';
+      readonly owner: string;
+    }
+  | { readonly op: 'commit'; readonly name: Name; readonly pid: Pid; readonly epoch: WireEpoch }
+  | { readonly op: 'release'; readonly name: Name; readonly epoch: WireEpoch; readonly reason: string }
+  | {
+      readonly op: 'sync';
+      readonly claims: readonly { readonly name: Name; readonly pid: Pid; readonly epoch: WireEpoch }[];
+      readonly want: boolean;
+      readonly sid: number;
+    }
+  | { readonly op: 'whereis'; readonly name: Name; readonly qid: number }
+  | { readonly op: 'where'; readonly qid: number; readonly pid: Pid | null };
+
+export const toWireEpoch = (epoch: Epoch): WireEpoch => [epoch.wall, epoch.counter, epoch.node];
+export const fromWireEpoch = (epoch: WireEpoch): Epoch => ({ wall: epoch[0], counter: epoch[1], node: epoch[2] });
+
+/** A message that failed validation: dropped, counted and logged by the registry. */
+export class MalformedMessage extends Error {}
+
+/** Validates an incoming registry message; throws `MalformedMessage` saying what is wrong. */
+export function parseMessage(raw: unknown): GlobalsMessage {
+  if (typeof raw !== 'object' || raw === null) throw new MalformedMessage('not an object');
+  const message = raw as Record<string, unknown>;
+  switch (message['op']) {
+    case 'claim':
+    case 'commit':
+      name(message);
+      pid(message, 'pid');
+      epoch(message['epoch']);
+      break;
+    case 'vote':
+      name(message);
+      epoch(message['epoch']);
+      if (message['vote'] === 'no') text(message, 'holder');
+      else if (message['vote'] === 'remote') text(message, 'owner');
+      else if (message['vote'] !== 'yes') throw new MalformedMessage('vote: bad vote');
+      break;
+    case 'release':
+      name(message);
+      epoch(message['epoch']);
+      text(message, 'reason');
+      break;
+    case 'sync': {
+      const claims = message['claims'];
+      if (!Array.isArray(claims)) throw new MalformedMessage('sync: claims is not an array');
+      for (const claim of claims) {
+        if (typeof claim !== 'object' || claim === null) throw new MalformedMessage('sync: bad claim');
+        name(claim as Record<string, unknown>);
+        pid(claim as Record<string, unknown>, 'pid');
+        epoch((claim as Record<string, unknown>)['epoch']);
+      }
+      if (typeof message['want'] !== 'boolean') throw new MalformedMessage('sync: bad want');
+      count(message, 'sid');
+      break;
+    }
+    case 'whereis':
+      name(message);
+      count(message, 'qid');
+      break;
+    case 'where':
+      count(message, 'qid');
+      if (message['pid'] !== null) pid(message, 'pid');
+      break;
+    default:
+      throw new MalformedMessage(`unknown op ${JSON.stringify(message['op'])}`);
+  }
+  return message as unknown as GlobalsMessage;
+}
+
+function name(message: Record<string, unknown>): void {
+  if (!('name' in message)) throw new MalformedMessage('missing name');
+  try {
+    canonicalName(message['name']);
+  } catch (error) {
+    throw new MalformedMessage((error as Error).message);
+  }
+}
+
+function pid(message: Record<string, unknown>, field: string): void {
+  if (!(message[field] instanceof Pid)) throw new MalformedMessage(`${field} is not a pid`);
+}
+
+function text(message: Record<string, unknown>, field: string): void {
+  if (typeof message[field] !== 'string' || (message[field] as string).length === 0) throw new MalformedMessage(`bad ${field}`);
+}
+
+function count(message: Record<string, unknown>, field: string): void {
+  if (!Number.isSafeInteger(message[field]) || (message[field] as number) < 0) throw new MalformedMessage(`bad ${field}`);
+}
+
+function epoch(value: unknown): void {
+  if (
+    !Array.isArray(value) ||
+    value.length !== 3 ||
+    !Number.isSafeInteger(value[0]) ||
+    !Number.isSafeInteger(value[1]) ||
+    (value[1] as number) < 0 ||
+    typeof value[2] !== 'string' ||
+    value[2].length === 0
+  ) {
+    throw new MalformedMessage('bad epoch');
+  }
+}

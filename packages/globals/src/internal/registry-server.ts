@@ -1,0 +1,70 @@
+import { GenServer, noreply, type From, type Name, type Pid } from '@roster/core';
+import type { Answer, NameTable } from './name-table.js';
+import type { GlobalsMessage } from './protocol.js';
+
+export type ServerRequest =
+  | { readonly op: 'register'; readonly key: string; readonly name: Name; readonly pid: Pid; readonly timeout: number }
+  | { readonly op: 'whereisConsistent'; readonly key: string; readonly name: Name; readonly timeout: number }
+  | { readonly op: 'sync' };
+
+export type ServerInfo =
+  | { readonly type: '$globals'; readonly from: string; readonly message: GlobalsMessage }
+  | { readonly type: '$globals_nodeup' | '$globals_nodedown'; readonly node: string };
+
+export interface ServerArgs {
+  readonly table: NameTable;
+  /** Told the server's pid at every (re)start, so the registry knows where to send. */
+  readonly started: (pid: Pid, restarted: boolean) => void;
+}
+
+/**
+ * The registry as an actor: one mailbox orders every peer message and local
+ * request, so handlers never run concurrently for a name. It holds no state
+ * of its own: the table outlives it, so a restart (it is supervised) keeps
+ * the names of live local processes and re-syncs the rest.
+ */
+export const RegistryServer: GenServer<ServerArgs, ServerArgs, ServerRequest> = {
+  init(args, self) {
+    const restarted = serverStarts.has(args.table);
+    serverStarts.add(args.table);
+    if (restarted) args.table.reset();
+    args.started(self.pid, restarted);
+    if (restarted) args.table.sync(() => {});
+    return args;
+  },
+
+  handleCall(request, from: From, state, self) {
+    const answer = (value: Answer | Pid | undefined | Error | 'ok'): void => GenServer.reply(self, from, value);
+    switch (request.op) {
+      case 'register':
+        state.table.register(request.key, request.name, request.pid, request.timeout, answer);
+        break;
+      case 'whereisConsistent':
+        state.table.whereisConsistent(request.key, request.name, request.timeout, answer);
+        break;
+      case 'sync':
+        state.table.sync(() => answer('ok'));
+        break;
+    }
+    return noreply(state);
+  },
+
+  handleInfo(message, state) {
+    const info = message as ServerInfo;
+    switch (info.type) {
+      case '$globals':
+        state.table.onMessage(info.from, info.message);
+        break;
+      case '$globals_nodeup':
+        state.table.onNodeUp(info.node);
+        break;
+      case '$globals_nodedown':
+        state.table.onNodeDown(info.node);
+        break;
+    }
+    return noreply(state);
+  },
+};
+
+/** Tables whose server has started once: a later start is a restart. */
+const serverStarts = new WeakSet<NameTable>();

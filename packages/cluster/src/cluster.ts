@@ -1,7 +1,7 @@
 import { EventEmitter } from 'eventemitter3';
 import type { Distribution, DistributionHost, ExitReason, Node, Pid, Ref, SignalKind } from '@roster/core';
 import type { Logger } from 'pino';
-import { NodeNameTakenError, WireDecodeError, type DropReason } from './errors.js';
+import { NodeNameTakenError, WireDecodeError, WireEncodeError, type DropReason } from './errors.js';
 import { EnvelopeCodec, type Envelope, type Kind } from './internal/envelope.js';
 import { RateLimitedLog } from './internal/rate-limited-log.js';
 import { MemoryTransport } from './memory-transport.js';
@@ -107,6 +107,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
   #timer: NodeJS.Timeout | undefined;
   #refusal: string | undefined;
   #left = false;
+  #lastTick = Date.now();
 
   private constructor(host: DistributionHost, options: ClusterOptions) {
     super();
@@ -196,13 +197,13 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     this.#channels.set(name, handler);
     return {
       broadcast: (message) => {
-        const frame = this.#codec.encode('ch', { n: name, m: message });
+        const frame = this.#encodeUserValue('ch', { n: name, m: message });
         for (const peer of this.#peers.values()) this.#sendFrame(peer.address, frame);
       },
       send: (node, message) => {
         const peer = this.#peers.get(node);
         if (peer === undefined) return false;
-        this.#sendFrame(peer.address, this.#codec.encode('ch', { n: name, m: message }));
+        this.#sendFrame(peer.address, this.#encodeUserValue('ch', { n: name, m: message }));
         return true;
       },
       close: () => {
@@ -216,7 +217,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
   send(from: Pid | undefined, to: Pid, message: unknown): void {
     const peer = this.#route(to);
     if (peer === undefined) return;
-    this.#sendFrame(peer.address, this.#codec.encode('msg', from === undefined ? { t: to, m: message } : { t: to, f: from, m: message }));
+    this.#sendFrame(peer.address, this.#encodeUserValue('msg', from === undefined ? { t: to, m: message } : { t: to, f: from, m: message }));
   }
 
   link(from: Pid, to: Pid): void {
@@ -289,6 +290,20 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
 
   // ---- internals --------------------------------------------------------------------
 
+  /**
+   * Encodes a frame whose body carries the user's value under `m`; a refusal
+   * names the path inside that value (`$.a.b`), not inside the envelope body (`$.m.a.b`).
+   */
+  #encodeUserValue(kind: Kind, body: Record<string, unknown>): string {
+    try {
+      return this.#codec.encode(kind, body);
+    } catch (error) {
+      if (!(error instanceof WireEncodeError) || !/^\$\.m(?=$|[.[])/.test(error.path)) throw error;
+      const path = `$${error.path.slice(3)}`;
+      throw new WireEncodeError(`${error.message.slice(0, error.message.lastIndexOf(error.path))}${path}`, path);
+    }
+  }
+
   /** An exit reason that cannot cross the wire still must: it goes as its description. */
   #encodeWithReason(kind: Kind, body: Record<string, unknown>, reason: ExitReason): string {
     try {
@@ -326,7 +341,15 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
   #tick = (): void => {
     const address = this.#transport.address;
     if (address !== undefined) this.#broadcastFrame(this.#codec.encode('hb', { a: address, s: this.#session }));
-    const deadline = Date.now() - this.failureTimeout;
+    const now = Date.now();
+    const stalled = now - this.#lastTick > 2 * this.heartbeatInterval;
+    this.#lastTick = now;
+    if (stalled) {
+      // This node's own event loop was blocked: the silence was ours to hear, not theirs to blame.
+      for (const peer of this.#peers.values()) peer.lastSeen = Math.max(peer.lastSeen, now - this.heartbeatInterval);
+      return;
+    }
+    const deadline = now - this.failureTimeout;
     for (const peer of [...this.#peers.values()]) {
       if (peer.lastSeen < deadline) {
         this.#logger.warn({ peer: peer.name }, `node ${peer.name} missed its heartbeats: nodedown`);

@@ -9,6 +9,7 @@ import {
   RestartIntensity,
   shouldRestart,
   shutdownChild,
+  shutdownChildren,
   validateIntensity,
   type ChildSpec,
   type NormalizedChildSpec,
@@ -103,7 +104,8 @@ const DynamicSupervisorBehaviour: GenServer<State, DynamicSupervisorSpec, Reques
 
   async terminate(_reason, state, self) {
     // Children of a dynamic supervisor have no order among them: stop them all at once, as Elixir's does.
-    await Promise.all([...state.children.values()].map((child) => shutdownChild(self, child.pid, child.spec.shutdown)));
+    // (One receive loop for all of them: concurrent shutdownChild calls would each wait in a receive of their own.)
+    await shutdownChildren(self, [...state.children.values()].map((child) => ({ pid: child.pid, shutdown: child.spec.shutdown })));
   },
 };
 

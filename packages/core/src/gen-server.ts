@@ -1,13 +1,13 @@
 import { AlreadyStartedError, CallError, StartError } from './errors.js';
 import { describeDest, type Via } from './dest.js';
-import { formatReason, isCleanExit, isExitMessage, type ExitReason } from './exit-reason.js';
+import { formatReason, isCleanExit, type ExitMessage, type ExitReason } from './exit-reason.js';
 import type { Node } from './node.js';
 import type { Pid } from './pid.js';
 import type { CallOptions, Process } from './process.js';
 import { Proc, isThenable } from './internal/process.js';
 import { RUNTIME } from './internal/runtime-access.js';
 import type { Runtime } from './internal/runtime.js';
-import { ExitSignal, isCallMessage, isCastMessage, isStopMessage, type From } from './internal/signals.js';
+import { ExitSignal, type CallMessage, type CastMessage, type From, type StopMessage } from './internal/signals.js';
 
 export type { From } from './internal/signals.js';
 
@@ -93,7 +93,7 @@ export const GenServer = {
   /** Replies to a call a callback answered with `noreply`. */
   reply(sender: Node | Process, from: From, value: unknown): void {
     const runtime = sender instanceof Proc ? sender.runtime : (sender as Node)[RUNTIME];
-    runtime.route(undefined, from.replyTo, { type: '$gen_reply', value });
+    runtime.reply(undefined, from.replyTo, value);
   },
 
   /**
@@ -207,17 +207,25 @@ class ServerLoop<S> {
     let result: unknown;
     let from: From | undefined;
     try {
-      if (isCallMessage(message)) {
-        from = message.from;
+      // One read of `type` routes the message (the checks isCallMessage & co. make one by one).
+      const type = typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined;
+      if (type === '$gen_call') {
+        const call = message as CallMessage;
+        from = call.from;
         if (behaviour.handleCall === undefined) throw new TypeError(`${proc.pid.key}: the behaviour has no handleCall`);
-        result = behaviour.handleCall(message.request, from, this.state, proc);
-      } else if (isCastMessage(message)) {
+        result = behaviour.handleCall(call.request, from, this.state, proc);
+      } else if (type === '$gen_cast') {
         if (behaviour.handleCast === undefined) throw new TypeError(`${proc.pid.key}: the behaviour has no handleCast`);
-        result = behaviour.handleCast(message.request, this.state, proc);
-      } else if (isStopMessage(message)) {
-        return this.terminate(message.reason);
-      } else if (isExitMessage(message) && proc.trapping && proc.parent !== undefined && message.from.equals(proc.parent)) {
-        return this.terminate(message.reason);
+        result = behaviour.handleCast((message as CastMessage).request, this.state, proc);
+      } else if (type === '$gen_stop') {
+        return this.terminate((message as StopMessage).reason);
+      } else if (
+        type === 'EXIT' &&
+        proc.trapping &&
+        proc.parent !== undefined &&
+        (message as ExitMessage).from.equals(proc.parent)
+      ) {
+        return this.terminate((message as ExitMessage).reason);
       } else if (behaviour.handleInfo !== undefined) {
         result = behaviour.handleInfo(message, this.state, proc);
       } else {
@@ -240,7 +248,7 @@ class ServerLoop<S> {
     if (!this.proc.alive) return undefined;
     if (result instanceof Reply && from !== undefined) {
       this.state = result.state as S;
-      this.proc.runtime.route(this.proc.pid, from.replyTo, { type: '$gen_reply', value: result.value });
+      this.proc.runtime.reply(this.proc.pid, from.replyTo, result.value);
       return undefined;
     }
     if (result instanceof NoReply) {
@@ -250,7 +258,7 @@ class ServerLoop<S> {
     if (result instanceof Stop) {
       this.state = result.state as S;
       if (result.reply !== undefined && from !== undefined) {
-        this.proc.runtime.route(this.proc.pid, from.replyTo, { type: '$gen_reply', value: result.reply.value });
+        this.proc.runtime.reply(this.proc.pid, from.replyTo, result.reply.value);
       }
       return this.terminate(result.reason);
     }

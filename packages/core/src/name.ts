@@ -40,7 +40,8 @@ function encode(value: unknown, path: string, ancestors: Set<object>): string {
       ancestors.add(value);
       try {
         if (Array.isArray(value)) {
-          return `[${value.map((item, index) => encode(item, `${path}[${index}]`, ancestors)).join(',')}]`;
+          // Array.from visits holes too (as undefined, refused): `map` would skip them and yield `[,1]`.
+          return `[${Array.from(value, (item, index) => encode(item, `${path}[${index}]`, ancestors)).join(',')}]`;
         }
         const proto: unknown = Object.getPrototypeOf(value);
         if (proto !== Object.prototype && proto !== null) {

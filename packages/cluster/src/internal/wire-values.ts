@@ -75,7 +75,10 @@ function encodeValue(value: unknown, depth: number): unknown {
         if (typeof code === 'string') error['code'] = code;
         return { $err: error };
       }
-      if (value instanceof Date) return { $date: value.toISOString() };
+      if (value instanceof Date) {
+        if (Number.isNaN(value.getTime())) throw new PathError('an invalid Date does not survive the wire');
+        return { $date: value.toISOString() };
+      }
       const proto: unknown = Object.getPrototypeOf(value);
       if (proto !== Object.prototype && proto !== null) {
         const kind = (value as { constructor?: { name?: string } }).constructor?.name ?? 'object';
@@ -86,7 +89,10 @@ function encodeValue(value: unknown, depth: number): unknown {
       for (const key in value) {
         if (key.charCodeAt(0) === 36 /* $ */) escaped = true;
         try {
-          out[key] = encodeValue((value as Record<string, unknown>)[key], depth + 1);
+          const item = encodeValue((value as Record<string, unknown>)[key], depth + 1);
+          // An own `__proto__` key (JSON.parse makes them) is data: assigning it would set the prototype instead.
+          if (key === '__proto__') Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true });
+          else out[key] = item;
         } catch (error) {
           if (error instanceof PathError) error.segments.push(`.${key}`);
           throw error;

@@ -108,3 +108,42 @@ export async function shutdownChild(self: Process, pid: Pid, shutdown: Shutdown)
   self.exit(pid, 'kill');
   return waitDown(Infinity);
 }
+
+/**
+ * Stops several children at once (a dynamic supervisor's shutdown): each gets
+ * `shutdown` (or `kill` for `brutal_kill`) right away, and each is killed at
+ * its own deadline. One receive loop serves them all, since a process can wait
+ * in only one receive at a time.
+ */
+export async function shutdownChildren(self: Process, children: readonly { readonly pid: Pid; readonly shutdown: Shutdown }[]): Promise<void> {
+  const waiting = new Map<string, { readonly pid: Pid; deadline: number }>();
+  for (const { pid, shutdown } of children) {
+    const ref = self.monitor(pid);
+    self.unlink(pid);
+    const exited = await self.receive((message) => isExitMessage(message) && message.from.equals(pid), 0);
+    let deadline = Infinity;
+    if (exited === TIMEOUT) {
+      self.exit(pid, shutdown === 'brutal_kill' ? 'kill' : 'shutdown');
+      if (typeof shutdown === 'number') deadline = performance.now() + shutdown;
+    }
+    waiting.set(ref.key, { pid, deadline });
+  }
+  while (waiting.size > 0) {
+    let next = Infinity;
+    for (const { deadline } of waiting.values()) next = Math.min(next, deadline);
+    const down = await self.receive(
+      (message) => isDownMessage(message) && waiting.has(message.ref.key),
+      next === Infinity ? Infinity : Math.max(0, next - performance.now()),
+    );
+    if (down !== TIMEOUT) {
+      waiting.delete((down as { ref: { key: string } }).ref.key);
+      continue;
+    }
+    const now = performance.now();
+    for (const entry of waiting.values()) {
+      if (entry.deadline > now) continue;
+      entry.deadline = Infinity;
+      self.exit(entry.pid, 'kill');
+    }
+  }
+}

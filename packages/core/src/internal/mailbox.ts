@@ -39,6 +39,7 @@ export class Mailbox {
   }
 
   clear(): void {
+    if (this.#items.length === 0) return;
     this.#items = [];
     this.#head = 0;
   }

@@ -17,6 +17,15 @@ export type MessageHandler = (message: unknown) => PromiseLike<unknown> | undefi
 /** Runs synchronously when a process exits, before any monitor sees `DOWN`. */
 export type ExitHook = (reason: ExitReason) => void;
 
+/** A monitor placed on a process: who watches it, under which ref. */
+export interface Watch {
+  readonly ref: Ref;
+  readonly watcher: Pid;
+}
+
+/** A Map key for a ref or pid: the number of one made on this node (no string to build), else its string form. */
+export type Key = number | string;
+
 /** Anything in a node's process table: a process, or a call's reply port. */
 export interface Endpoint {
   readonly pid: Pid;
@@ -51,12 +60,18 @@ export class Proc implements Process, Runnable, Endpoint {
   trapping = false;
   parent: Pid | undefined;
   handler: MessageHandler | undefined;
+  /** The body, until the scheduler first runs the process. */
+  #body: ProcessBody | undefined;
   #pending: PendingReceive | undefined;
-  #links: Map<string, Pid> | undefined;
-  #monitors: Map<string, { readonly ref: Ref; readonly target: Pid }> | undefined;
-  #watchers: Map<string, { readonly ref: Ref; readonly watcher: Pid }> | undefined;
+  /** Receives answered at once from the mailbox since the scheduler last ran this process. */
+  #quickReceives = 0;
+  #links: Map<Key, Pid> | undefined;
+  #monitors: Map<Key, { readonly ref: Ref; readonly target: Pid }> | undefined;
+  #watchers: Map<Key, Watch> | undefined;
   #exitHooks: Set<ExitHook> | undefined;
   #logger: Logger | undefined;
+  /** `#resume` as a callback, made the first time a handler goes asynchronous. */
+  #resumer: (() => void) | undefined;
 
   constructor(
     readonly runtime: Runtime,
@@ -87,9 +102,17 @@ export class Proc implements Process, Runnable, Endpoint {
 
   run(budget: number): number {
     if (!this.alive) return 0;
-    if (this.#pending !== undefined) {
-      this.#scanPending();
+    const body = this.#body;
+    if (body !== undefined) {
+      this.#body = undefined;
+      this.runBody(body);
       return 1;
+    }
+    if (this.#pending !== undefined) {
+      const handled = this.#quickReceives + 1;
+      this.#quickReceives = 0;
+      this.#scanPending();
+      return handled;
     }
     const handler = this.handler;
     if (handler === undefined || this.busy) return 0;
@@ -100,7 +123,8 @@ export class Proc implements Process, Runnable, Endpoint {
       const result = handler(mailbox.shift());
       if (result !== undefined && result !== null) {
         this.busy = true;
-        result.then(this.#resume, this.#resume);
+        const resume = (this.#resumer ??= () => this.#resume());
+        result.then(resume, resume);
         return handled;
       }
       if (!this.alive || this.#pending !== undefined) return handled;
@@ -109,12 +133,18 @@ export class Proc implements Process, Runnable, Endpoint {
     return handled;
   }
 
-  #resume = (): void => {
+  #resume(): void {
     this.busy = false;
     if (this.alive && !this.queued && (this.mailbox.size > 0 || this.#pending !== undefined)) {
       this.runtime.scheduler.enqueue(this);
     }
-  };
+  }
+
+  /** Has the scheduler run `body` (in its turn, after the spawner's synchronous code). */
+  start(body: ProcessBody): void {
+    this.#body = body;
+    this.runtime.scheduler.enqueue(this);
+  }
 
   /** Lets the message loop continue after an asynchronous start (a GenServer's `init`). */
   startLoop(handler: MessageHandler): void {
@@ -131,16 +161,27 @@ export class Proc implements Process, Runnable, Endpoint {
       return Promise.reject(new TypeError(`receive: timeoutMs must be a number >= 0, got ${String(timeoutMs)}`));
     }
     const mailbox = this.mailbox;
-    if (match === undefined) {
-      if (mailbox.size > 0) return Promise.resolve(mailbox.shift());
-    } else {
-      for (let index = 0; index < mailbox.size; index++) {
-        if (match(mailbox.at(index))) return Promise.resolve(mailbox.removeAt(index));
+    // A message already here is taken at once, up to the scheduler's budget; past it the receive
+    // waits for the process's turn, so a receive loop over a full mailbox still yields to the event loop.
+    const inBudget = this.#quickReceives < this.runtime.scheduler.budget || timeoutMs === 0;
+    if (inBudget) {
+      if (match === undefined) {
+        if (mailbox.size > 0) {
+          this.#quickReceives++;
+          return Promise.resolve(mailbox.shift());
+        }
+      } else {
+        for (let index = 0; index < mailbox.size; index++) {
+          if (match(mailbox.at(index))) {
+            this.#quickReceives++;
+            return Promise.resolve(mailbox.removeAt(index));
+          }
+        }
       }
+      if (timeoutMs === 0) return Promise.resolve(TIMEOUT);
     }
-    if (timeoutMs === 0) return Promise.resolve(TIMEOUT);
     return new Promise<unknown>((resolve, reject) => {
-      const pending: PendingReceive = { match, scanned: mailbox.size, timer: undefined, resolve, reject };
+      const pending: PendingReceive = { match, scanned: inBudget ? mailbox.size : 0, timer: undefined, resolve, reject };
       if (timeoutMs !== undefined && timeoutMs !== Infinity) {
         pending.timer = setTimeout(() => {
           if (this.#pending === pending) {
@@ -150,6 +191,7 @@ export class Proc implements Process, Runnable, Endpoint {
         }, timeoutMs);
       }
       this.#pending = pending;
+      if (!inBudget && !this.queued) this.runtime.scheduler.enqueue(this);
     });
   }
 
@@ -208,8 +250,9 @@ export class Proc implements Process, Runnable, Endpoint {
   link(pid: Pid): void {
     if (!this.alive || pid.equals(this.pid)) return;
     const links = (this.#links ??= new Map());
-    if (links.has(pid.key)) return;
-    links.set(pid.key, pid);
+    const key = this.runtime.pidKey(pid);
+    if (links.has(key)) return;
+    links.set(key, pid);
     const target = this.runtime.localEndpoint(pid);
     if (target instanceof Proc) {
       target.addLink(this.pid);
@@ -223,22 +266,22 @@ export class Proc implements Process, Runnable, Endpoint {
 
   /** The other half of a link, made by the linking side. */
   addLink(pid: Pid): void {
-    (this.#links ??= new Map()).set(pid.key, pid);
+    (this.#links ??= new Map()).set(this.runtime.pidKey(pid), pid);
   }
 
   unlink(pid: Pid): void {
-    if (this.#links?.delete(pid.key) !== true) return;
+    if (this.#links?.delete(this.runtime.pidKey(pid)) !== true) return;
     const target = this.runtime.localEndpoint(pid);
     if (target instanceof Proc) target.removeLink(this.pid);
     else if (!this.runtime.isLocal(pid)) this.runtime.remoteUnlink(this.pid, pid);
   }
 
   removeLink(pid: Pid): void {
-    this.#links?.delete(pid.key);
+    this.#links?.delete(this.runtime.pidKey(pid));
   }
 
   isLinkedTo(pid: Pid): boolean {
-    return this.#links?.has(pid.key) === true;
+    return this.#links?.has(this.runtime.pidKey(pid)) === true;
   }
 
   monitor(dest: Dest): Ref {
@@ -254,17 +297,19 @@ export class Proc implements Process, Runnable, Endpoint {
 
   /** Monitors `target` under `ref` (shared by `monitor` and calls' reply ports). */
   watch(ref: Ref, target: Pid): void {
-    (this.#monitors ??= new Map()).set(ref.key, { ref, target });
+    const key = this.runtime.refKey(ref);
+    (this.#monitors ??= new Map()).set(key, { ref, target });
     if (!this.runtime.addWatcher(target, ref, this.pid)) {
-      this.#monitors.delete(ref.key);
+      this.#monitors.delete(key);
       this.deliver({ type: 'DOWN', ref, pid: target, reason: this.runtime.isLocal(target) ? 'noproc' : 'noconnection' });
     }
   }
 
   demonitor(ref: Ref, options?: { readonly flush?: boolean }): void {
-    const monitor = this.#monitors?.get(ref.key);
+    const key = this.runtime.refKey(ref);
+    const monitor = this.#monitors?.get(key);
     if (monitor !== undefined) {
-      this.#monitors!.delete(ref.key);
+      this.#monitors!.delete(key);
       this.runtime.removeWatcher(monitor.target, ref, this.pid);
     }
     if (options?.flush === true) {
@@ -278,18 +323,23 @@ export class Proc implements Process, Runnable, Endpoint {
 
   /** A `DOWN` for a monitor this process holds. */
   monitorFired(ref: Ref, pid: Pid | undefined, reason: ExitReason): void {
-    if (this.#monitors?.delete(ref.key) !== true) return;
+    if (this.#monitors?.delete(this.runtime.refKey(ref)) !== true) return;
     this.deliver({ type: 'DOWN', ref, pid, reason });
   }
 
   addWatcher(ref: Ref, watcher: Pid): boolean {
+    return this.addWatch({ ref, watcher });
+  }
+
+  /** `addWatcher` with the record given: a call's reply port is its own. */
+  addWatch(watch: Watch): boolean {
     if (!this.alive) return false;
-    (this.#watchers ??= new Map()).set(ref.key, { ref, watcher });
+    (this.#watchers ??= new Map()).set(this.runtime.refKey(watch.ref), watch);
     return true;
   }
 
   removeWatcher(ref: Ref): void {
-    this.#watchers?.delete(ref.key);
+    this.#watchers?.delete(this.runtime.refKey(ref));
   }
 
   trapExit(trap: boolean): boolean {
@@ -312,7 +362,7 @@ export class Proc implements Process, Runnable, Endpoint {
   signal(from: Pid, reason: ExitReason, kind: SignalKind): void {
     if (!this.alive) return;
     if (kind === 'link') {
-      if (this.#links?.delete(from.key) !== true) return;
+      if (this.#links?.delete(this.runtime.pidKey(from)) !== true) return;
     } else if (reason === 'kill') {
       this.terminate('killed');
       return;
@@ -379,6 +429,7 @@ export class Proc implements Process, Runnable, Endpoint {
     this.alive = false;
     this.exitReason = reason;
     this.handler = undefined;
+    this.#body = undefined;
     this.runtime.forget(this);
     const pending = this.#pending;
     if (pending !== undefined) {

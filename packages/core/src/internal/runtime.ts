@@ -9,7 +9,7 @@ import { Pid, Ref } from '../pid.js';
 import type { CallOptions, ProcessBody, SpawnOptions } from '../process.js';
 import type { NameRegistry } from '../registry.js';
 import { DeadlineQueues, type Expirable } from './deadlines.js';
-import { Proc, type Endpoint, type ExitHook } from './process.js';
+import { Proc, type Endpoint, type ExitHook, type Key, type Watch } from './process.js';
 import { Scheduler } from './scheduler.js';
 import type { CallMessage, ReplyMessage, StopMessage } from './signals.js';
 
@@ -63,6 +63,16 @@ export class Runtime implements DistributionHost {
     return new Ref(this.name, this.creation, this.#nextRef++);
   }
 
+  /** A Map key for `ref`: its number when this node made it (no string to build), else its string form. */
+  refKey(ref: Ref): Key {
+    return ref.node === this.name && ref.creation === this.creation ? ref.id : ref.key;
+  }
+
+  /** A Map key for `pid`: its number when it is local, else its string form. */
+  pidKey(pid: Pid): Key {
+    return pid.node === this.name && pid.creation === this.creation ? pid.id : pid.key;
+  }
+
   nextPid(): Pid {
     return new Pid(this.name, this.creation, this.#nextId++);
   }
@@ -98,9 +108,8 @@ export class Runtime implements DistributionHost {
         throw error;
       }
     }
-    queueMicrotask(() => {
-      if (proc.alive) proc.runBody(body);
-    });
+    // The scheduler runs the body in its turn (a dead process never runs it).
+    proc.start(body);
     return proc.pid;
   }
 
@@ -175,11 +184,22 @@ export class Runtime implements DistributionHost {
   }
 
   call(caller: Pid | undefined, dest: Dest, request: unknown, options: CallOptions | undefined): Promise<unknown> {
-    return this.request(caller, dest, options?.timeout ?? DEFAULT_CALL_TIMEOUT, (replyTo) => ({
-      type: '$gen_call',
-      from: { pid: caller ?? replyTo, replyTo },
-      request,
-    }));
+    const port = this.#openPort(dest, options?.timeout ?? DEFAULT_CALL_TIMEOUT);
+    if (!(port instanceof ReplyPort)) return port;
+    const message: CallMessage = { type: '$gen_call', from: { pid: caller ?? port.pid, replyTo: port.pid }, request };
+    this.route(caller, port.target, message);
+    return port.promise;
+  }
+
+  /** Sends a call's reply to `replyTo`: straight into the waiting promise when the port is local. */
+  reply(from: Pid | undefined, replyTo: Pid, value: unknown): void {
+    if (replyTo.node === this.name && replyTo.creation === this.creation) {
+      const endpoint = this.table.get(replyTo.id);
+      if (endpoint instanceof ReplyPort) endpoint.resolveWith(value);
+      else endpoint?.deliver({ type: '$gen_reply', value });
+    } else {
+      this.distribution?.send(from, replyTo, { type: '$gen_reply', value });
+    }
   }
 
   /**
@@ -192,9 +212,19 @@ export class Runtime implements DistributionHost {
     timeout: number,
     build: (replyTo: Pid) => CallMessage | StopMessage,
   ): Promise<unknown> {
+    const port = this.#openPort(dest, timeout);
+    if (!(port instanceof ReplyPort)) return port;
+    this.route(caller, port.target, build(port.pid));
+    return port.promise;
+  }
+
+  /** A reply port for a request to `dest`, or the rejection the request ends with at once. */
+  #openPort(dest: Dest, timeout: number): ReplyPort | Promise<never> {
     if (typeof timeout !== 'number' || !(timeout >= 0)) {
       return Promise.reject(new TypeError(`call: timeout must be a number >= 0 or Infinity, got ${String(timeout)}`));
     }
+    // Before resolving: a stopped node's names are gone, and a call must not read as `noproc`.
+    if (!this.alive) return Promise.reject(new NodeStoppedError(`node ${this.name} is stopped`));
     let target: Pid | undefined;
     try {
       target = this.resolve(dest);
@@ -202,11 +232,9 @@ export class Runtime implements DistributionHost {
       return Promise.reject(error);
     }
     if (target === undefined) return Promise.reject(new CallError('noproc', describeDest(dest)));
-    if (!this.alive) return Promise.reject(new NodeStoppedError(`node ${this.name} is stopped`));
     const port = new ReplyPort(this, target, dest);
     if (timeout !== Infinity) this.deadlines.add(timeout, port);
-    this.route(caller, target, build(port.pid));
-    return port.promise;
+    return port;
   }
 
   // ---- links, monitors, exit signals ------------------------------------------
@@ -259,6 +287,15 @@ export class Runtime implements DistributionHost {
     if (this.distribution === undefined) return false;
     this.distribution.monitor(watcher, target, ref);
     return true;
+  }
+
+  /** `addWatcher` for a call's reply port, whose own record is the watch entry (nothing more to allocate). */
+  watchFor(target: Pid, watch: Watch): boolean {
+    if (this.isLocal(target)) {
+      const endpoint = this.table.get(target.id);
+      return endpoint instanceof Proc ? endpoint.addWatch(watch) : endpoint?.addWatcher(watch.ref, watch.watcher) === true;
+    }
+    return this.addWatcher(target, watch.ref, watch.watcher);
   }
 
   removeWatcher(target: Pid, ref: Ref, watcher: Pid): void {
@@ -322,10 +359,11 @@ export class Runtime implements DistributionHost {
  * Where a call's reply lands: a pid of its own (so a reply can come from any
  * node), monitoring the callee so its death ends the call at once.
  */
-class ReplyPort implements Endpoint, Expirable {
+class ReplyPort implements Endpoint, Expirable, Watch {
   readonly pid: Pid;
   readonly promise: Promise<unknown>;
-  readonly #ref: Ref;
+  /** The ref of the port's monitor on its target; the port is its own watch record. */
+  readonly ref: Ref;
   deadline = 0;
   settled = false;
   #resolve!: (value: unknown) => void;
@@ -341,11 +379,23 @@ class ReplyPort implements Endpoint, Expirable {
       this.#resolve = resolve;
       this.#reject = reject;
     });
-    this.#ref = runtime.makeRef();
+    this.ref = runtime.makeRef();
     runtime.table.set(this.pid.id, this);
-    if (!runtime.addWatcher(target, this.#ref, this.pid)) {
+    if (!runtime.watchFor(target, this)) {
       this.#fail(runtime.isLocal(target) ? 'noproc' : 'noconnection');
     }
+  }
+
+  /** Who watches the target: the port itself. */
+  get watcher(): Pid {
+    return this.pid;
+  }
+
+  /** A reply that arrives without a message around it (see `Runtime.reply`). */
+  resolveWith(value: unknown): void {
+    if (this.settled) return;
+    this.#settle();
+    this.#resolve(value);
   }
 
   deliver(message: unknown): void {
@@ -382,6 +432,6 @@ class ReplyPort implements Endpoint, Expirable {
   #settle(): void {
     this.settled = true;
     this.runtime.table.delete(this.pid.id);
-    this.runtime.removeWatcher(this.target, this.#ref, this.pid);
+    this.runtime.removeWatcher(this.target, this.ref, this.pid);
   }
 }

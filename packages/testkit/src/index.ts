@@ -1,0 +1,2 @@
+export * from './rabbitmq.js';
+export * from './cluster-harness.js';

@@ -1,0 +1,128 @@
+/**
+ * Entry point of a node process forked by `startNodeProcesses`: one roster
+ * node over AmqpTransport, driven by its parent over IPC (see
+ * node-process-protocol.ts). It exits when the parent goes away, so a
+ * crashed test run never leaves nodes behind.
+ */
+import { GenServer, Node, Pid, formatReason, type NameRegistry } from '@roster/core';
+import '@roster/cluster';
+import { EchoServer } from './node-process-echo.js';
+import type {
+  ChildMessage,
+  ChildStartOptions,
+  NodeProcessCommand,
+  ParentMessage,
+  PidFields,
+  SerializedError,
+} from './node-process-protocol.js';
+
+if (process.send === undefined) {
+  process.stderr.write('node-process-entry: must be started by startNodeProcesses (child_process.fork)\n');
+  process.exit(2);
+}
+
+let node: Node | undefined;
+let stopping = false;
+
+function post(message: ChildMessage): void {
+  if (process.connected) process.send!(message);
+}
+
+function serializeError(error: unknown): SerializedError {
+  if (error instanceof Error) {
+    const out: { name: string; message: string; code?: string; reason?: unknown } = { name: error.name, message: error.message };
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string') out.code = code;
+    const reason = (error as { reason?: unknown }).reason;
+    if (reason !== undefined) out.reason = typeof reason === 'string' ? reason : formatReason(reason);
+    return out;
+  }
+  return { name: 'Error', message: formatReason(error) };
+}
+
+const fields = (pid: Pid): PidFields => ({ node: pid.node, creation: pid.creation, id: pid.id });
+const toPid = (f: PidFields): Pid => new Pid(f.node, f.creation, f.id);
+
+async function start(options: ChildStartOptions): Promise<void> {
+  const { AmqpTransport } = await import('@roster/amqp');
+  const registries: Record<string, NameRegistry> = {};
+  for (const spec of options.registries ?? []) {
+    const module = (await import(spec.module)) as Record<string, unknown>;
+    const exported = module[spec.exportName] as ((options: unknown) => NameRegistry) & (new (options: unknown) => NameRegistry);
+    if (typeof exported !== 'function') throw new TypeError(`${spec.module} has no export ${spec.exportName}`);
+    registries[spec.key] = spec.construct === false ? exported(spec.options) : new exported(spec.options);
+  }
+  const cluster: Record<string, unknown> = {
+    transport: new AmqpTransport({ urls: [...options.amqpUrls] }),
+    id: options.clusterId,
+  };
+  for (const key of ['secret', 'heartbeatInterval', 'failureTimeout', 'joinWindow', 'maxFrameBytes'] as const) {
+    if (options[key] !== undefined) cluster[key] = options[key];
+  }
+  node = await Node.start({ name: options.name, cluster, registries });
+  node.on('nodeup', (peer) => post({ type: 'event', event: 'nodeup', node: peer }));
+  node.on('nodedown', (peer) => post({ type: 'event', event: 'nodedown', node: peer }));
+  post({ type: 'ready', name: node.name, creation: node.creation });
+  for (const peer of node.nodes()) post({ type: 'event', event: 'nodeup', node: peer });
+}
+
+async function run(command: NodeProcessCommand): Promise<unknown> {
+  const self = node;
+  if (self === undefined) throw new Error('the node is not started');
+  switch (command.cmd) {
+    case 'spawnEcho': {
+      const options = command.localName === undefined ? undefined : { name: command.localName };
+      return fields(await GenServer.start(self, EchoServer, undefined, options));
+    }
+    case 'register': {
+      const pid = command.pid === undefined ? await GenServer.start(self, EchoServer, undefined) : toPid(command.pid);
+      return self.registerName({ via: command.key, name: command.name }, pid);
+    }
+    case 'unregister':
+      await self.registry(command.key).unregisterName(command.name);
+      return null;
+    case 'whereis': {
+      const pid = command.key === undefined ? self.whereis(command.name) : self.whereis({ via: command.key, name: command.name });
+      return pid === undefined ? null : fields(pid);
+    }
+    case 'call':
+      return self.call(toPid(command.to), command.request, command.timeout === undefined ? undefined : { timeout: command.timeout });
+    case 'exitProcess':
+      self.exit(toPid(command.to), command.reason);
+      return null;
+    case 'nodes':
+      return self.nodes();
+    case 'stop':
+      stopping = true;
+      await self.stop();
+      setImmediate(() => process.exit(0));
+      return null;
+    case 'exit':
+      setImmediate(() => process.exit(command.code ?? 0));
+      return null;
+  }
+}
+
+process.on('message', (raw: ParentMessage) => {
+  if (raw.type === 'start') {
+    start(raw.options).catch((error: unknown) => {
+      post({ type: 'failed', error: serializeError(error) });
+      setImmediate(() => process.exit(1));
+    });
+    return;
+  }
+  const { id, command } = raw;
+  run(command).then(
+    (value) => post({ type: 'reply', id, ok: true, value: value === undefined ? null : value }),
+    (error: unknown) => post({ type: 'reply', id, ok: false, error: serializeError(error) }),
+  );
+});
+
+// The parent is gone (it exited, crashed or closed the channel): so is this node.
+process.on('disconnect', () => {
+  if (stopping) return;
+  stopping = true;
+  const exit = (): never => process.exit(0);
+  setTimeout(exit, 2000).unref();
+  void (node?.stop() ?? Promise.resolve()).then(exit, exit);
+});

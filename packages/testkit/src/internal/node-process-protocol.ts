@@ -1,0 +1,92 @@
+/**
+ * The IPC protocol between a test process and the node processes it forks
+ * (`startNodeProcesses`). Every message is plain JSON (the default `json`
+ * serialisation of `child_process.fork`); pids travel as their fields.
+ *
+ * parent -> child: one `start` first, then `request`s.
+ * child -> parent: `ready` or `failed` once, `reply` per request, and
+ * unsolicited `event`s (membership changes as the child's node sees them).
+ */
+
+/** A pid as its fields: rebuild it with `new Pid(node, creation, id)`. */
+export interface PidFields {
+  readonly node: string;
+  readonly creation: string;
+  readonly id: number;
+}
+
+/** A name registry to install in the child: `new (await import(module))[exportName](options)`. */
+export interface ChildRegistrySpec {
+  /** The `via` key to install it under. */
+  readonly key: string;
+  /** A module specifier the child can import, e.g. `@roster/globals`. */
+  readonly module: string;
+  /** The exported class (or factory, with `construct: false`). */
+  readonly exportName: string;
+  /** Passed as the only argument. Must be JSON. */
+  readonly options?: unknown;
+  /** `true` (default): `new Export(options)`; `false`: `Export(options)`. */
+  readonly construct?: boolean;
+}
+
+export interface ChildStartOptions {
+  readonly name: string;
+  readonly amqpUrls: readonly string[];
+  readonly clusterId: string;
+  readonly secret?: string;
+  readonly heartbeatInterval?: number;
+  readonly failureTimeout?: number;
+  readonly joinWindow?: number;
+  readonly maxFrameBytes?: number;
+  readonly registries?: readonly ChildRegistrySpec[];
+}
+
+/** What a child can be asked to do. */
+export type NodeProcessCommand =
+  /** Starts an echo GenServer (see `echo` below); optionally registered under a node-local name. */
+  | { readonly cmd: 'spawnEcho'; readonly localName?: string }
+  /** Registers `pid` (default: a fresh echo server) under `name` in the registry installed as `key`. */
+  | { readonly cmd: 'register'; readonly key: string; readonly name: string; readonly pid?: PidFields }
+  | { readonly cmd: 'unregister'; readonly key: string; readonly name: string }
+  /** `whereisName` in the registry `key`, or a node-local name without `key`. */
+  | { readonly cmd: 'whereis'; readonly key?: string; readonly name: string }
+  /** A GenServer call from the child's node; the reply must be JSON. */
+  | { readonly cmd: 'call'; readonly to: PidFields; readonly request: unknown; readonly timeout?: number }
+  /** Sends an exit signal from the child's node to `to` (a local or remote pid). */
+  | { readonly cmd: 'exitProcess'; readonly to: PidFields; readonly reason: unknown }
+  /** The live members the child's node sees. */
+  | { readonly cmd: 'nodes' }
+  /** Stops the node gracefully (`node.stop()`), then the process exits 0. */
+  | { readonly cmd: 'stop' }
+  /** `process.exit(code)` at once, without stopping the node (peers notice by timeout). */
+  | { readonly cmd: 'exit'; readonly code?: number };
+
+export interface NodeProcessResults {
+  spawnEcho: PidFields;
+  register: 'yes' | 'no';
+  unregister: null;
+  whereis: PidFields | null;
+  call: unknown;
+  exitProcess: null;
+  nodes: string[];
+  stop: null;
+  exit: null;
+}
+
+export type ParentMessage =
+  | { readonly type: 'start'; readonly options: ChildStartOptions }
+  | { readonly type: 'request'; readonly id: number; readonly command: NodeProcessCommand };
+
+export interface SerializedError {
+  readonly name: string;
+  readonly message: string;
+  readonly code?: string;
+  readonly reason?: unknown;
+}
+
+export type ChildMessage =
+  | { readonly type: 'ready'; readonly name: string; readonly creation: string }
+  | { readonly type: 'failed'; readonly error: SerializedError }
+  | { readonly type: 'reply'; readonly id: number; readonly ok: true; readonly value: unknown }
+  | { readonly type: 'reply'; readonly id: number; readonly ok: false; readonly error: SerializedError }
+  | { readonly type: 'event'; readonly event: 'nodeup' | 'nodedown'; readonly node: string };

@@ -37,15 +37,18 @@ function registryOf(node: Node): GlobalsRegistry {
   return node.registry<GlobalsRegistry>('globals');
 }
 
-/** Resolves when `name` is registered (or, with `gone`, unregistered) as seen from `node`. */
+/** Resolves when `name` is registered (or unregistered) as seen from `node`. */
 function nameEvent(node: Node, name: string, event: 'registered' | 'unregistered'): Promise<Pid> {
   return new Promise((resolve) => {
+    const registry = registryOf(node);
     const listener = (seen: unknown, pid: Pid): void => {
       if (seen !== name) return;
-      registryOf(node).off(event, listener);
+      registry.off('registered', listener);
+      registry.off('unregistered', listener);
       resolve(pid);
     };
-    registryOf(node).on(event, listener);
+    if (event === 'registered') registry.on('registered', listener);
+    else registry.on('unregistered', listener);
   });
 }
 

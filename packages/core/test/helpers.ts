@@ -3,7 +3,7 @@
  * process receives into promises the test can await, with bounded waits so a
  * failing test fails instead of hanging.
  */
-import { Node, TIMEOUT, isDownMessage, type Dest, type DownMessage, type Pid, type Process } from '@roster/core';
+import { TIMEOUT, isDownMessage, type Dest, type DownMessage, type Node, type Pid, type Process } from '@roster/core';
 
 /** How long any single wait in a test may take before it counts as a failure. */
 export const WAIT_MS = 2000;
@@ -150,14 +150,4 @@ export async function probe(node: Node, setup?: (self: Process) => void, options
       if (node.isAlive(pid)) node.send(pid, STOP);
     },
   };
-}
-
-/** Runs `body` with a fresh node and always stops it afterwards. */
-export async function withNode<T>(name: string, body: (node: Node) => Promise<T>, options: { shutdownTimeout?: number } = {}): Promise<T> {
-  const node = await Node.start({ name, ...options });
-  try {
-    return await body(node);
-  } finally {
-    await node.stop();
-  }
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { GenServer, Node, TIMEOUT, type Pid } from '@roster/core';
-import { deferred, monitorFromProbe, within } from './helpers.js';
+import { deferred, monitorFromProbe, probe, within } from './helpers.js';
 
 describe('processes', () => {
   let node: Node;
@@ -103,6 +103,22 @@ describe('processes', () => {
     assert.equal(bySender.size, senders + 1);
     const expected = Array.from({ length: N }, (_, i) => i);
     for (const [from, seqs] of bySender) assert.deepEqual(seqs, expected, `messages from ${from} out of order`);
+  });
+
+  test('sendAfter delivers after its delay, and its canceller stops it', async () => {
+    const p = await probe(node);
+    const started = performance.now();
+    const cancel = await p.run((self) => {
+      self.sendAfter(self.pid, 'late', 30);
+      return self.sendAfter(self.pid, 'cancelled', 10);
+    });
+    cancel();
+    assert.equal(await p.next(), 'late');
+    assert.ok(performance.now() - started >= 25, 'not before its delay');
+    // Two round trips later the cancelled one has not come either.
+    await p.run(() => undefined);
+    assert.deepEqual(p.received, ['late']);
+    p.stop();
   });
 
   test('a thrown error is a crash whose reason is that very Error', async () => {

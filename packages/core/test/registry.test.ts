@@ -99,10 +99,17 @@ describe('registries', () => {
     await assert.rejects(registry.registerName('foreign', foreign), BadArgError);
     await assert.rejects(registry.registerName(Number.NaN as unknown as Name, a.pid), TypeError);
 
-    await registry.unregisterName('alpha');
+    // All the names a process holds go when it exits.
+    assert.equal(await registry.registerName({ also: 'b' }, b.pid), 'yes');
+    const { down } = await monitorFromProbe(node, b.pid);
+    b.stop();
+    await down;
+    assert.equal(registry.whereisName('alpha'), undefined);
+    assert.equal(registry.whereisName({ also: 'b' }), undefined);
+    assert.deepEqual(registry.registered(), [['alpha', 2]]);
+
     await registry.unregisterName(['alpha', 2]);
     a.stop();
-    b.stop();
     await nodeStillWorks();
   });
 
@@ -133,7 +140,8 @@ describe('registries', () => {
     );
     // ...and lookups agree: a name registered in one key order is found in any other.
     await fc.assert(
-      fc.asyncProperty(fc.dictionary(fc.string({ maxLength: 4 }), fc.jsonValue({ maxDepth: 2 }), { minKeys: 2, maxKeys: 6 }), async (name) => {
+      fc.asyncProperty(fc.dictionary(fc.string({ maxLength: 4 }), fc.jsonValue({ maxDepth: 2 }), { minKeys: 2, maxKeys: 6 }), async (generated) => {
+        const name = generated as Name;
         assert.equal(await registry.registerName(name, p.pid), 'yes');
         try {
           assert.ok(registry.whereisName(reorder(name) as Name)?.equals(p.pid));

@@ -12,6 +12,7 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Node, Pid, type NameRegistry } from '@roster/core';
 import { MemoryBroker, MemoryTransport, clusterOf, type Cluster, type ClusterOptions, type Transport } from '@roster/cluster';
+import type { AmqpTransportOptions } from '@roster/amqp';
 import type {
   ChildMessage,
   ChildRegistrySpec,
@@ -40,6 +41,8 @@ export interface StartClusterOptions extends ClusterOverrides {
   readonly amqpUrl?: string;
   /** The broker of `transport: 'memory'`; default a fresh, fault-free one (never the process-wide default). */
   readonly broker?: MemoryBroker;
+  /** Options of every AmqpTransport (`transport: 'amqp'`), besides the URL. */
+  readonly amqp?: Omit<AmqpTransportOptions, 'urls'>;
   /** Registries to install on each node, by key. */
   readonly registries?: (nodeName: string) => Record<string, NameRegistry>;
   /** Name prefix when `nodes` is a number. Default `node`. */
@@ -166,7 +169,7 @@ class Harness implements ClusterHarness {
     readonly options: ClusterOverrides,
     readonly broker: MemoryBroker | undefined,
     readonly amqpUrl: string | undefined,
-    readonly settings: Pick<StartClusterOptions, 'membershipTimeout' | 'logLevel'>,
+    readonly settings: Pick<StartClusterOptions, 'membershipTimeout' | 'logLevel' | 'amqp'>,
   ) {
     this.id = options.id!;
   }
@@ -202,7 +205,7 @@ class Harness implements ClusterHarness {
   async createTransport(): Promise<Transport> {
     if (this.kind === 'memory') return new MemoryTransport({ broker: this.broker! });
     const { AmqpTransport } = await loadAmqp();
-    return new AmqpTransport({ urls: [this.amqpUrl!] });
+    return new AmqpTransport({ ...this.settings.amqp, urls: [this.amqpUrl!] });
   }
 
   async startNode(name: string, overrides: StartNodeOptions = {}): Promise<Node> {
@@ -300,6 +303,8 @@ export interface StartNodeProcessesOptions extends Omit<ClusterOverrides, 'id' |
   readonly names?: readonly string[];
   /** Registries to install in each child, by module and export (see {@link ChildRegistrySpec}). */
   readonly registries?: readonly ChildRegistrySpec[];
+  /** Options of each child's AmqpTransport besides the URL (JSON only). */
+  readonly amqp?: Omit<AmqpTransportOptions, 'urls' | 'logger'>;
   /** How long a child may take to start (tsx compiles on first load). Default 30 000 ms. */
   readonly startTimeout?: number;
   /** Extra environment for the children. */
@@ -370,6 +375,7 @@ export async function startNodeProcesses(options: StartNodeProcessesOptions): Pr
     ...(pickClusterOptions(options) as Partial<ChildStartOptions>),
     ...(options.secret === undefined ? {} : { secret: options.secret }),
     ...(options.registries === undefined ? {} : { registries: options.registries }),
+    ...(options.amqp === undefined ? {} : { amqp: options.amqp as Record<string, unknown> }),
   };
   const started = await Promise.allSettled(
     names.map((name) => spawnNodeProcess({ ...base, name }, options.startTimeout ?? 30_000, options.env)),

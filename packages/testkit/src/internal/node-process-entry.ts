@@ -53,7 +53,7 @@ async function start(options: ChildStartOptions): Promise<void> {
     registries[spec.key] = spec.construct === false ? exported(spec.options) : new exported(spec.options);
   }
   const cluster: Record<string, unknown> = {
-    transport: new AmqpTransport({ urls: [...options.amqpUrls] }),
+    transport: new AmqpTransport({ ...options.amqp, urls: [...options.amqpUrls] }),
     id: options.clusterId,
   };
   for (const key of ['secret', 'heartbeatInterval', 'failureTimeout', 'joinWindow', 'maxFrameBytes'] as const) {

@@ -39,6 +39,8 @@ export interface ChildStartOptions {
   readonly joinWindow?: number;
   readonly maxFrameBytes?: number;
   readonly registries?: readonly ChildRegistrySpec[];
+  /** AmqpTransport options besides `urls` (JSON only: no logger). */
+  readonly amqp?: Readonly<Record<string, unknown>>;
 }
 
 /** What a child can be asked to do. */

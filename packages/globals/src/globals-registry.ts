@@ -169,7 +169,7 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
   }
 
   async registerName(name: Name, pid: Pid): Promise<'yes' | 'no'> {
-    const key = canonicalName(name);
+    const key = globalKey(name);
     const node = this.#requireNode();
     this.#checkRegistrant(node, pid, key);
     const answer = await this.#call<Answer>({ op: 'register', key, name, pid, timeout: this.#options.registerTimeout });
@@ -200,7 +200,7 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
 
   /** Asks the owner who holds `name` now, instead of reading this node's snapshot. */
   async whereisNameConsistent(name: Name): Promise<Pid | undefined> {
-    const key = canonicalName(name);
+    const key = globalKey(name);
     const answer = await this.#call<Pid | undefined | Error>({
       op: 'whereisConsistent',
       key,
@@ -260,4 +260,32 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
     if (this.#node === undefined) throw new BadArgError('GlobalsRegistry: not installed on a node (node.installRegistry)');
     return this.#node;
   }
+}
+
+/**
+ * The deepest nesting of arrays and objects a global name may have. Names
+ * travel inside registry messages (a `sync` carries them three levels down)
+ * and the wire codec refuses values nested deeper than 64: a deeper name
+ * would make the registry actor crash on encoding instead of being refused.
+ */
+const MAX_NAME_DEPTH = 32;
+
+/** `canonicalName`, plus the refusal of names too deeply nested to cross the wire. */
+function globalKey(name: Name): string {
+  const key = canonicalName(name);
+  if (typeof name === 'object' && name !== null && nestingOf(name, 1) > MAX_NAME_DEPTH) {
+    throw new TypeError(`invalid global name: nested deeper than ${MAX_NAME_DEPTH} levels of arrays and objects; it could not cross the wire`);
+  }
+  return key;
+}
+
+/** How deeply `value` nests arrays and objects, counting from `depth`; stops counting past the limit. */
+function nestingOf(value: object, depth: number): number {
+  if (depth > MAX_NAME_DEPTH) return depth;
+  let deepest = depth;
+  for (const item of Array.isArray(value) ? value : Object.values(value)) {
+    if (typeof item === 'object' && item !== null) deepest = Math.max(deepest, nestingOf(item, depth + 1));
+    if (deepest > MAX_NAME_DEPTH) break;
+  }
+  return deepest;
 }

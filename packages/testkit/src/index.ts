@@ -1,2 +1,3 @@
 export * from './rabbitmq.js';
 export * from './cluster-harness.js';
+export * from './conformance.js';

@@ -10,6 +10,7 @@ import {
   TIMEOUT,
   canonicalName,
   describeDest,
+  formatReason,
   isDownMessage,
   noreply,
   reply,
@@ -88,6 +89,34 @@ function isControl(message: unknown): message is Control {
   return typeof message === 'object' && message !== null && CONTROL in message;
 }
 
+/**
+ * A ping every process of the suite answers with a pong to `from`. A probe
+ * pings what it monitors right after placing the monitor: signals from one
+ * process to another arrive in order, so the pong proves the monitor is in
+ * place on the target's node (a remote monitor is placed asynchronously, and
+ * a target that dies before it arrives rightly gives `noproc`).
+ */
+export interface Ping {
+  readonly type: '$conformance_ping';
+  readonly from: Pid;
+  readonly tag: number;
+}
+
+export interface Pong {
+  readonly type: '$conformance_pong';
+  readonly tag: number;
+}
+
+export function isPing(message: unknown): message is Ping {
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === '$conformance_ping';
+}
+
+function isPong(message: unknown, tag: number): message is Pong {
+  return typeof message === 'object' && message !== null && (message as Partial<Pong>).type === '$conformance_pong' && (message as Pong).tag === tag;
+}
+
+let nextTag = 1;
+
 /** The message a holder's body throws when told to `crash()`. */
 export const HOLDER_CRASH = 'conformance holder crashed on purpose';
 
@@ -117,6 +146,10 @@ export function spawnHolder(node: Node, waitMs: number): Holder {
       if (isControl(message)) {
         if (message[CONTROL] === 'throw') throw new Error(HOLDER_CRASH);
         return;
+      }
+      if (isPing(message)) {
+        self.send(message.from, { type: '$conformance_pong', tag: message.tag } satisfies Pong);
+        continue;
       }
       received.push(message);
       for (let index = waiters.length - 1; index >= 0; index--) {
@@ -159,6 +192,11 @@ export interface DownSeen {
   readonly listedAtDown: boolean;
 }
 
+/** A placed monitor probe. */
+export interface Watching {
+  readonly seen: Promise<DownSeen>;
+}
+
 /** The name a probe reads from the registry the moment its `DOWN` arrives. */
 export interface WatchedName {
   readonly registry: NameRegistry;
@@ -167,11 +205,11 @@ export interface WatchedName {
 
 /**
  * Spawns a process on `node` that monitors `dest` and resolves, once the
- * monitor is placed, with a promise of what it saw when its one `DOWN`
- * arrived (rejecting after `waitMs` without one). With `watched`, it reads
+ * monitor is placed, with `{ seen }`: a promise of what it saw when its one
+ * `DOWN` arrived (rejecting after `waitMs` without one). With `watched`, it reads
  * that name from that registry in the same turn it handles the `DOWN`.
  */
-export async function watch(node: Node, dest: Dest, waitMs: number, watched?: WatchedName): Promise<Promise<DownSeen>> {
+export async function watch(node: Node, dest: Dest, waitMs: number, watched?: WatchedName): Promise<Watching> {
   const placed = deferred();
   const seen = deferred<DownSeen>();
   const key = watched === undefined ? undefined : canonicalName(watched.name);
@@ -181,6 +219,19 @@ export async function watch(node: Node, dest: Dest, waitMs: number, watched?: Wa
       ref = self.monitor(dest);
     } catch (error) {
       placed.reject(error);
+      return;
+    }
+    // Placed once the target has answered a ping sent after the monitor (see `Ping`).
+    const tag = nextTag++;
+    try {
+      self.send(dest, { type: '$conformance_ping', from: self.pid, tag } satisfies Ping);
+    } catch (error) {
+      placed.reject(error);
+      return;
+    }
+    const pong = await self.receive((m) => isPong(m, tag) || (isDownMessage(m) && m.ref.equals(ref)), waitMs);
+    if (pong === TIMEOUT || isDownMessage(pong)) {
+      placed.reject(new Error(`${node.name}: the target of ${describeDest(dest)} did not answer a ping after the monitor: ${pong === TIMEOUT ? 'timeout' : `DOWN ${formatReason(pong.reason)}`}`));
       return;
     }
     placed.resolve();
@@ -199,7 +250,8 @@ export async function watch(node: Node, dest: Dest, waitMs: number, watched?: Wa
   await within(placed.promise, `a probe on ${node.name} to place its monitor`, waitMs);
   // Callers attach their handler later; never let a rejection go unobserved meanwhile.
   seen.promise.catch(() => {});
-  return seen.promise;
+  // Wrapped: an async function returning a promise would wait for it.
+  return { seen: seen.promise };
 }
 
 // ---- the GenServer started under via names -------------------------------------------
@@ -240,7 +292,11 @@ export const ConformanceServer: GenServer<ServerState, ServerArgs> = {
     if (message === CRASH) throw new Error(SERVER_CRASH);
     return noreply({ seen: [...state.seen, { cast: message }] });
   },
-  handleInfo(message: unknown, state) {
+  handleInfo(message: unknown, state, self) {
+    if (isPing(message)) {
+      self.send(message.from, { type: '$conformance_pong', tag: message.tag } satisfies Pong);
+      return noreply(state);
+    }
     return noreply({ seen: [...state.seen, { info: message }] });
   },
 };

@@ -1,6 +1,7 @@
 /**
  * The actor core on one node: roster against nact 7.6, measured in the same
- * run with the same message shapes, warm-up and median of 5 runs.
+ * run with the same message shapes, warm-up and median of 5 runs, the two
+ * measured in alternation so a noisy neighbour weighs on both.
  *
  *   send 1 -> 1        1M messages `{ n }` sent in a loop to one receiver that
  *                      counts them (a GenServer's handleInfo; a stateful nact
@@ -19,7 +20,7 @@
  */
 import { dispatch, query, spawn as nactSpawn, start as nactStart, stop as nactStop, type Ref as NactRef } from 'nact';
 import { GenServer, Node, noreply, reply, type Pid } from '@roster/core';
-import { measure, microsPerOp, perSecond, result, timeIt, type BenchResult, type Suite } from './report.js';
+import { measureInterleaved, microsPerOp, perSecond, result, timeIt, type BenchResult, type Suite } from './report.js';
 
 const SEND_COUNT = 1_000_000;
 const CALL_COUNT = 100_000;
@@ -211,8 +212,11 @@ async function run(): Promise<BenchResult[]> {
   const system = nactStart();
   const results: BenchResult[] = [];
   try {
-    const send = await measure((warm) => rosterSend(node, warmupSize(SEND_COUNT, warm)));
-    const nactSendRate = await measure((warm) => nactSend(system, warmupSize(SEND_COUNT, warm)));
+    // Each row runs roster and nact in alternation (see measureInterleaved).
+    const [send, nactSendRate] = await measureInterleaved([
+      (warm) => rosterSend(node, warmupSize(SEND_COUNT, warm)),
+      (warm) => nactSend(system, warmupSize(SEND_COUNT, warm)),
+    ]);
     results.push(
       result({
         name: 'send 1 -> 1 (1M msgs)',
@@ -224,8 +228,10 @@ async function run(): Promise<BenchResult[]> {
       }),
     );
 
-    const fromProcess = await measure((warm) => rosterSendFromProcess(node, warmupSize(SEND_COUNT, warm)));
-    const nactFromActor = await measure((warm) => nactSendFromActor(system, warmupSize(NACT_FROM_ACTOR_COUNT, warm)));
+    const [fromProcess, nactFromActor] = await measureInterleaved([
+      (warm) => rosterSendFromProcess(node, warmupSize(SEND_COUNT, warm)),
+      (warm) => nactSendFromActor(system, warmupSize(NACT_FROM_ACTOR_COUNT, warm)),
+    ]);
     results.push(
       result({
         name: 'send process -> process (1M msgs)',
@@ -239,9 +245,6 @@ async function run(): Promise<BenchResult[]> {
     );
 
     const server = await GenServer.start(node, echo, undefined);
-    const call = await measure((warm) => rosterCall(node, server, warmupSize(CALL_COUNT, warm)));
-    const callFromProcess = await measure((warm) => rosterCallFromProcess(node, server, warmupSize(CALL_COUNT, warm)));
-    await GenServer.stop(node, server);
     const nactServer = nactSpawn(
       system,
       (state: number, message: NactQuery) => {
@@ -251,7 +254,12 @@ async function run(): Promise<BenchResult[]> {
       undefined,
       { initialState: 0 },
     );
-    const nactCall = await measure((warm) => nactQuery(nactServer, warmupSize(CALL_COUNT, warm)));
+    const [call, callFromProcess, nactCall] = await measureInterleaved([
+      (warm) => rosterCall(node, server, warmupSize(CALL_COUNT, warm)),
+      (warm) => rosterCallFromProcess(node, server, warmupSize(CALL_COUNT, warm)),
+      (warm) => nactQuery(nactServer, warmupSize(CALL_COUNT, warm)),
+    ]);
+    await GenServer.stop(node, server);
     nactStop(nactServer);
     results.push(
       result({
@@ -272,8 +280,10 @@ async function run(): Promise<BenchResult[]> {
       }),
     );
 
-    const spawnExit = await measure((warm) => rosterSpawnExit(node, warmupSize(SPAWN_COUNT, warm)));
-    const nactSpawnRate = await measure((warm) => nactSpawnStop(system, warmupSize(SPAWN_COUNT, warm)));
+    const [spawnExit, nactSpawnRate] = await measureInterleaved([
+      (warm) => rosterSpawnExit(node, warmupSize(SPAWN_COUNT, warm)),
+      (warm) => nactSpawnStop(system, warmupSize(SPAWN_COUNT, warm)),
+    ]);
     results.push(
       result({
         name: 'spawn + exit',

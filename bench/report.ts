@@ -82,6 +82,33 @@ export async function measure(
   return { median: median(samples), samples };
 }
 
+/**
+ * Measures several bodies in alternation (every warm-up first, then one run of
+ * each in turn, `runs` times), so a load spike from a neighbour on a shared
+ * machine lands on every side rather than skewing one median. Typically
+ * `[roster, baseline]`; returns one Measurement per body, in order.
+ */
+export async function measureInterleaved<const Bodies extends readonly RunBody[]>(
+  bodies: Bodies,
+  options: MeasureOptions = {},
+): Promise<{ -readonly [K in keyof Bodies]: Measurement }> {
+  const warmup = options.warmup ?? 1;
+  const runs = options.runs ?? 5;
+  const once = async (body: RunBody, warm: boolean): Promise<number> => {
+    if (options.settle !== false) await settle();
+    return body(warm);
+  };
+  for (let index = 0; index < warmup; index++) for (const body of bodies) await once(body, true);
+  const samples = bodies.map((): number[] => []);
+  for (let index = 0; index < runs; index++) {
+    for (let which = 0; which < bodies.length; which++) samples[which]!.push(await once(bodies[which]!, false));
+  }
+  return samples.map((values) => ({ median: median(values), samples: values })) as { -readonly [K in keyof Bodies]: Measurement };
+}
+
+/** One run of a benchmark: returns its figure; told whether it is a warm-up. */
+export type RunBody = (warmup: boolean) => Promise<number> | number;
+
 /** Times `body` and returns the elapsed milliseconds. */
 export async function timeIt(body: () => Promise<unknown> | unknown): Promise<number> {
   const start = process.hrtime.bigint();

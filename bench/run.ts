@@ -10,8 +10,10 @@
  */
 import { formatTable, machine, timeIt, writeResults, type Suite } from './report.js';
 import { suite as core } from './core.js';
+import { suite as cluster } from './cluster.js';
+import { suite as registry } from './registry.js';
 
-const SUITES: readonly Suite[] = [core];
+const SUITES: readonly Suite[] = [core, cluster, registry];
 
 async function main(argv: readonly string[]): Promise<number> {
   const names = argv.filter((arg) => !arg.startsWith('-'));

@@ -63,7 +63,7 @@ describe('cluster over amqp: broker outage', () => {
             await within(a.call(served, i++, { timeout: 1500 }), 'a traffic call to settle', 5000);
             outcomes.push({ ok: true });
             if (outcomes.length === 10) warmedUp.resolve();
-            nextSuccess?.resolve();
+            nextSuccess?.resolve(undefined);
           } catch (error) {
             outcomes.push({ ok: false, error });
           }

@@ -36,6 +36,10 @@ const carrier: Carrier = {
       close: () => transport.close(),
     };
   },
+  partition(harness, a, b) {
+    harness.broker!.partition([a], [b]);
+    return () => harness.broker!.heal([a], [b]);
+  },
 };
 
 clusterSuite('memory', carrier);

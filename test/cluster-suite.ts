@@ -57,6 +57,8 @@ export interface Carrier {
   start(options: SuiteClusterOptions): Promise<ClusterHarness>;
   startLosable(harness: ClusterHarness, name: string): Promise<LosablePeer>;
   injector(harness: ClusterHarness): Promise<Injector>;
+  /** Cuts frames between two nodes both ways until the returned function heals it (memory only). */
+  partition?(harness: ClusterHarness, a: string, b: string): () => void;
 }
 
 // ---- helpers ----------------------------------------------------------------------------
@@ -492,6 +494,48 @@ export function clusterSuite(name: string, carrier: Carrier): void {
         await harness.stopAll();
       }
     });
+
+    const partition = carrier.partition;
+    if (partition !== undefined) {
+      it('a node that declared a peer down and finds it again makes the peer drop it too (no silently dead monitors)', async () => {
+        // a gives up on b after 500 ms; b would wait 30 s: when the cut heals, only a has seen a nodedown.
+        const h = await carrier.start({ nodes: ['a'], heartbeatInterval: 100, failureTimeout: 500 });
+        try {
+          const a = h.node('a');
+          const b = await h.startNode('b', { heartbeatInterval: 100, failureTimeout: 30_000 });
+          await h.waitForMembership({ timeout: W });
+          const onA = await GenServer.start(a, EchoServer, undefined);
+          const onB = await GenServer.start(b, EchoServer, undefined);
+          const watcherOnB = await probe(b, W, (self) => void self.monitor(onA));
+          const trapperOnB = await probe(b, W, (self) => self.link(onA), { trapExit: true });
+          const watcherOnA = await probe(a, W, (self) => void self.monitor(onB));
+          assert.equal(await b.call(onA, 'ping'), 'pong');
+          assert.equal(await a.call(onB, 'ping'), 'pong');
+
+          const downOnA = clusterEvent(h.clusterOf('a'), 'nodedown', 'b', W);
+          const downOnB = clusterEvent(h.clusterOf('b'), 'nodedown', 'a', W);
+          const heal = partition(h, 'a', 'b');
+          assert.equal(await downOnA, 'timeout');
+          assert.equal((await watcherOnA.next<DownMessage>(downOf(onB), 'DOWN on a')).reason, 'noconnection');
+          const upOnA = clusterEvent(h.clusterOf('a'), 'nodeup', 'b', W);
+          heal();
+          await upOnA;
+          // b never timed a out, but must learn that a dropped everything between them.
+          await downOnB;
+          assert.equal((await watcherOnB.next<DownMessage>(downOf(onA), 'DOWN on b')).reason, 'noconnection');
+          assert.equal((await trapperOnB.next<ExitMessage>(exitFrom(onA), 'EXIT on b')).reason, 'noconnection');
+          await h.waitForMembership({ timeout: W });
+          // onA died of its link to b's trapper when a dropped b; the two are whole again otherwise.
+          assert.ok(!a.isAlive(onA));
+          const fresh = await GenServer.start(a, EchoServer, undefined);
+          const again = await probe(b, W, (self) => void self.monitor(fresh));
+          assert.equal(await b.call(fresh, { stop: 'normal' }), 'ok');
+          assert.equal((await again.next<DownMessage>(downOf(fresh), 'DOWN after healing')).reason, 'normal');
+        } finally {
+          await h.stopAll();
+        }
+      });
+    }
 
     it('malformed, oversized, foreign-cluster, unknown and misrouted frames are dropped, counted, harmless', async () => {
       await withCluster(carrier, { nodes: ['a', 'b'], maxFrameBytes: 4096 }, async (h) => {

@@ -6,23 +6,43 @@
  * section 3 that every test runs after settling.
  */
 import assert from 'node:assert/strict';
-import { BadArgError, canonicalName, isDownMessage, type ExitReason, type Name, type Node, type Pid } from '@roster/core';
+import fc from 'fast-check';
+import { BadArgError, canonicalName, isDownMessage, via, type ExitReason, type Name, type Node, type Pid } from '@roster/core';
 import { clusterOf, type MemoryBroker } from '@roster/cluster';
 import { GlobalsRegistry, RegistryUnavailableError, type ConflictOutcome, type ConflictPolicy } from '@roster/globals';
+import type { AmqpTransportOptions } from '@roster/amqp';
 import { startCluster, type ClusterHarness } from '@roster/testkit';
 
 export const envSeed = process.env['ROSTER_SEED'];
 /** fast-check parameters honouring ROSTER_SEED (fast-check prints the seed and the shrunk case on failure). */
-export function fcParams(numRuns: number): { numRuns: number; seed?: number; endOnFailure?: boolean } {
+export function fcParams(numRuns: number): { numRuns: number; seed?: number } {
   const override = envSeed !== undefined && envSeed !== '' ? { seed: Number(envSeed) } : {};
-  return { numRuns, ...override };
+  // ROSTER_NUM_RUNS scales every property up (soak) or down.
+  const runs = Number(process.env['ROSTER_NUM_RUNS'] ?? '');
+  return { numRuns: Number.isSafeInteger(runs) && runs > 0 ? runs : numRuns, ...override };
 }
 
-/** Rejects with a clear message when `promise` takes longer than `ms`; the timer never keeps the process alive. */
+/**
+ * `fc.assert` that also prints the failing assertion: fast-check puts the
+ * error as `cause`, which the node:test reporter does not show.
+ */
+export async function assertProperty<T>(property: fc.IAsyncPropertyWithHooks<T>, numRuns: number): Promise<void> {
+  try {
+    await fc.assert(property, fcParams(numRuns));
+  } catch (error) {
+    if (error instanceof Error && error.cause instanceof Error) error.message += `\nCause: ${error.cause.stack ?? error.cause.message}`;
+    throw error;
+  }
+}
+
+/**
+ * Rejects with a clear message when `promise` takes longer than `ms`. The
+ * timer is deliberately not unref'd: the cluster's heartbeat timer is, so
+ * while a test waits for a failure detection this timer keeps the process up.
+ */
 export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    timer.unref();
     promise.then(
       (value) => {
         clearTimeout(timer);
@@ -105,6 +125,8 @@ export interface WorldOptions {
   readonly heartbeatInterval?: number;
   readonly failureTimeout?: number;
   readonly membershipTimeout?: number;
+  /** AmqpTransport options besides the URL (`transport: 'amqp'`). */
+  readonly amqp?: Omit<AmqpTransportOptions, 'urls'>;
 }
 
 /**
@@ -137,6 +159,7 @@ export class World {
       ...(options.heartbeatInterval === undefined ? {} : { heartbeatInterval: options.heartbeatInterval }),
       ...(options.failureTimeout === undefined ? {} : { failureTimeout: options.failureTimeout }),
       ...(options.membershipTimeout === undefined ? {} : { membershipTimeout: options.membershipTimeout }),
+      ...(options.amqp === undefined ? {} : { amqp: options.amqp }),
       registries: (name) => {
         const registry = World.#newRegistry(options);
         pending.set(name, registry);
@@ -160,7 +183,12 @@ export class World {
     this.#nodes.set(node.name, node);
     this.#registries.set(node.name, registry);
     registry.on('conflict', (outcome) => this.conflicts.push({ seq: ++this.seq, at: node.name, outcome }));
+    node.on('nodeup', () => this.membershipEvents++);
+    node.on('nodedown', () => this.membershipEvents++);
   }
+
+  /** nodeup / nodedown events seen by any node so far. */
+  membershipEvents = 0;
 
   get names(): string[] {
     return [...this.#nodes.keys()];
@@ -243,9 +271,9 @@ export class World {
     return within(probe.down, 2000, `DOWN of ${pid.key}`);
   }
 
-  /** `sync()` on every live node, twice: what one round's anti-entropy releases reaches everyone in the second. */
-  async syncAll(ms = 10_000): Promise<void> {
-    for (let round = 0; round < 2; round++) {
+  /** `sync()` on every live node, twice by default: what one round's anti-entropy releases reaches everyone in the second. */
+  async syncAll(ms = 10_000, rounds = 2): Promise<void> {
+    for (let round = 0; round < rounds; round++) {
       await within(Promise.all(this.liveNames.map((name) => this.registry(name).sync())), ms, `sync round ${round + 1}`);
     }
   }
@@ -286,7 +314,12 @@ export class World {
     }
     const keys = this.registeredKeys(first);
     for (const node of live) assert.deepEqual(this.registeredKeys(node), keys, `${context}: registered() differs on ${node} and ${first}`);
-    assert.deepEqual(keys, [...agreed.keys()].sort(), `${context}: registered() is not the set of owned names`);
+    const universeKeys = new Set(universe.map(canonicalName));
+    assert.deepEqual(
+      keys.filter((key) => universeKeys.has(key)),
+      [...agreed.keys()].sort(),
+      `${context}: registered() is not the set of owned names`,
+    );
     return agreed;
   }
 
@@ -381,4 +414,329 @@ export function respell(name: Name): Name {
     return Object.fromEntries(Object.entries(name).reverse()) as Name;
   }
   return name;
+}
+
+// ---- the model: commands, pools, the sequential runner and the batch runner ----------------------
+
+export const NODES = ['a', 'b', 'c'] as const;
+export const SLOTS = 3;
+
+export type Command =
+  | { readonly k: 'register'; readonly at: number; readonly owner: number; readonly slot: number; readonly name: number }
+  | { readonly k: 'unregister'; readonly at: number; readonly name: number }
+  | { readonly k: 'whereis'; readonly at: number; readonly name: number }
+  | { readonly k: 'registered'; readonly at: number }
+  | { readonly k: 'send'; readonly at: number; readonly name: number; readonly viaNode: boolean }
+  | { readonly k: 'kill'; readonly owner: number; readonly slot: number }
+  | { readonly k: 'respawn'; readonly owner: number; readonly slot: number }
+  | { readonly k: 'consistent'; readonly at: number; readonly name: number };
+
+export const nodeArb = fc.integer({ min: 0, max: NODES.length - 1 });
+export const slotArb = fc.integer({ min: 0, max: SLOTS - 1 });
+export const nameArb = fc.integer({ min: 0, max: NAMES.length - 1 });
+
+/** Commands; `register` mostly on the registrant's own node, sometimes on another (a BadArgError). */
+export const commandArb: fc.Arbitrary<Command> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc
+      .record({ owner: nodeArb, slot: slotArb, name: nameArb, cross: fc.integer({ min: 0, max: 9 }), other: nodeArb })
+      .map(({ owner, slot, name, cross, other }) => ({ k: 'register' as const, at: cross === 0 ? other : owner, owner, slot, name })),
+  },
+  { weight: 3, arbitrary: fc.record({ k: fc.constant('unregister' as const), at: nodeArb, name: nameArb }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('whereis' as const), at: nodeArb, name: nameArb }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('registered' as const), at: nodeArb }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('send' as const), at: nodeArb, name: nameArb, viaNode: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('kill' as const), owner: nodeArb, slot: slotArb }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('respawn' as const), owner: nodeArb, slot: slotArb }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('consistent' as const), at: nodeArb, name: nameArb }) },
+);
+
+export const nodeOf = (index: number): string => NODES[index]!;
+export const nameOf = (index: number): Name => NAMES[index]!;
+
+/** Pools of probes per node, by slot. */
+export type Pools = Map<string, Probe[]>;
+
+export async function freshPools(world: World): Promise<Pools> {
+  const pools: Pools = new Map();
+  for (const node of NODES) {
+    const pool: Probe[] = [];
+    for (let slot = 0; slot < SLOTS; slot++) pool.push(await world.spawn(node));
+    pools.set(node, pool);
+  }
+  return pools;
+}
+
+export const slotOf = (pools: Pools, owner: number, slot: number): Probe => pools.get(nodeOf(owner))![slot]!;
+
+let tokens = 0;
+
+/** Kills every probe of the run and checks every node forgot every name. */
+export async function cleanup(world: World, pools: Pools): Promise<void> {
+  for (const pool of pools.values()) for (const probe of pool) if (world.isAlive(probe.pid)) await world.kill(probe.pid);
+  await world.syncAll();
+  for (const node of world.liveNames) assert.deepEqual(world.registeredKeys(node), [], `names left on ${node} after every registrant died`);
+}
+
+export async function runSequential(world: World, pools: Pools, model: Map<string, Pid>, command: Command, context: string): Promise<void> {
+  switch (command.k) {
+    case 'register': {
+      const probe = slotOf(pools, command.owner, command.slot);
+      const name = nameOf(command.name);
+      const key = canonicalName(name);
+      const alive = world.isAlive(probe.pid);
+      const outcome = await classify(world.registry(nodeOf(command.at)).registerName(name, probe.pid));
+      const expected: RegisterOutcome = !alive || command.at !== command.owner ? 'badarg' : model.has(key) ? 'no' : 'yes';
+      assert.equal(outcome, expected, context);
+      if (outcome === 'yes') model.set(key, probe.pid);
+      return;
+    }
+    case 'unregister': {
+      const name = nameOf(command.name);
+      const key = canonicalName(name);
+      const owner = model.get(key);
+      const registry = world.registry(nodeOf(command.at));
+      // Only the owning node's unregister acts (NameRegistry: "removes name if this node's process holds it").
+      const acts = owner !== undefined && owner.node === nodeOf(command.at);
+      const gone = acts ? world.liveNames.map((node) => unregisteredEvent(world.registry(node), name, 2000, `${context}: unregistered on ${node}`)) : [];
+      await registry.unregisterName(command.at % 2 === 0 ? name : respell(name));
+      if (acts) {
+        model.delete(key);
+        await Promise.all(gone);
+        // The owner process keeps running: unregistering is not killing.
+        assert.ok(world.isAlive(owner), `${context}: unregister killed ${owner.key}`);
+      }
+      return;
+    }
+    case 'whereis': {
+      const expected = model.get(canonicalName(nameOf(command.name)));
+      assert.equal(world.registry(nodeOf(command.at)).whereisName(nameOf(command.name))?.key, expected?.key, context);
+      assert.equal(world.node(nodeOf(command.at)).whereis(via('globals', nameOf(command.name)))?.key, expected?.key, context);
+      return;
+    }
+    case 'registered':
+      assert.deepEqual(world.registeredKeys(nodeOf(command.at)), [...model.keys()].sort(), context);
+      return;
+    case 'send': {
+      const name = nameOf(command.name);
+      const owner = model.get(canonicalName(name));
+      const token = { token: ++tokens };
+      const at = nodeOf(command.at);
+      const send = (): Pid | undefined =>
+        command.viaNode ? (world.node(at).send(via('globals', name), token), undefined) : world.registry(at).send(name, token);
+      if (owner === undefined) {
+        assert.throws(send, BadArgError, `${context}: send to a free name must throw BadArgError`);
+        return;
+      }
+      const returned = send();
+      if (returned !== undefined) assert.ok(returned.equals(owner), `${context}: send returned ${returned.key}, owner is ${owner.key}`);
+      const inbox = world.probe(owner).inbox;
+      await world.syncAll(); // a round trip to every node: the message (FIFO behind nothing) has arrived
+      // Across nodes the message arrives decoded (a copy): match it by value.
+      const isToken = (message: unknown): boolean => (message as { token?: unknown } | null)?.token === token.token;
+      await waitFor(() => inbox.some(isToken), 2000, `${context}: delivery to ${owner.key}`);
+      for (const probe of world.probes.values()) {
+        if (!probe.pid.equals(owner)) assert.ok(!probe.inbox.some(isToken), `${context}: ${probe.pid.key} got it too`);
+      }
+      return;
+    }
+    case 'kill': {
+      const probe = slotOf(pools, command.owner, command.slot);
+      if (!world.isAlive(probe.pid)) return;
+      const held = [...model].filter(([, pid]) => pid.equals(probe.pid)).map(([key]) => NAMES.find((n) => canonicalName(n) === key)!);
+      const gone = held.flatMap((name) =>
+        world.liveNames.map((node) => unregisteredEvent(world.registry(node), name, 2000, `${context}: unregistered on ${node}`)),
+      );
+      const reason = await world.kill(probe.pid);
+      assert.equal(reason, 'killed', context);
+      // Invariant 4: gone on every node within a round trip, without anyone calling sync().
+      await Promise.all(gone);
+      for (const name of held) {
+        model.delete(canonicalName(name));
+        for (const node of NODES) assert.equal(world.registry(node).whereisName(name), undefined, `${context}: ${node} still has it`);
+      }
+      return;
+    }
+    case 'respawn': {
+      const pool = pools.get(nodeOf(command.owner))!;
+      if (!world.isAlive(pool[command.slot]!.pid)) pool[command.slot] = await world.spawn(nodeOf(command.owner));
+      return;
+    }
+    case 'consistent': {
+      const expected = model.get(canonicalName(nameOf(command.name)));
+      const actual = await world.registry(nodeOf(command.at)).whereisNameConsistent(nameOf(command.name));
+      assert.equal(actual?.key, expected?.key, context);
+      return;
+    }
+  }
+}
+
+/** Resolves once `predicate` holds, checking on every macrotask turn; rejects after `ms`. */
+export async function waitFor(predicate: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+// ---- the concurrent variant ---------------------------------------------------------------
+
+/** A batch: commands issued from all nodes at the same moment. */
+export const batchArb = fc.array(
+  fc.oneof(
+    {
+      weight: 6,
+      arbitrary: fc
+        .record({ owner: nodeArb, slot: slotArb, name: fc.integer({ min: 0, max: 2 }) })
+        .map(({ owner, slot, name }) => ({ k: 'register' as const, at: owner, owner, slot, name })),
+    },
+    { weight: 2, arbitrary: fc.record({ k: fc.constant('unregister' as const), at: nodeArb, name: fc.integer({ min: 0, max: 2 }) }) },
+    { weight: 2, arbitrary: fc.record({ k: fc.constant('kill' as const), owner: nodeArb, slot: slotArb }) },
+    { weight: 2, arbitrary: fc.record({ k: fc.constant('respawn' as const), owner: nodeArb, slot: slotArb }) },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant('send' as const), at: nodeArb, name: fc.integer({ min: 0, max: 2 }), viaNode: fc.boolean() }) },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant('consistent' as const), at: nodeArb, name: fc.integer({ min: 0, max: 2 }) }) },
+  ) as fc.Arbitrary<Command>,
+  { minLength: 1, maxLength: 8 },
+);
+
+/** What the batch runner saw, so a test can check its batches really raced. */
+export const raceStats = { racedNames: 0, yes: 0, no: 0 };
+
+/** Registrations that answered yes and whose name the test has not unregistered since, by canonical name. */
+export interface Ledger {
+  /** Every pid that ever got a `yes` for a name. */
+  readonly granted: Map<string, Pid[]>;
+  /** `yes` answers still expected to hold (while their process lives). */
+  readonly holds: Map<string, Pid>;
+}
+
+/**
+ * Runs one batch concurrently and checks the invariants that hold whatever
+ * the interleaving. Exported for the fault and AMQP tests.
+ */
+export async function runBatch(world: World, pools: Pools, ledger: Ledger, batch: readonly Command[], context: string): Promise<void> {
+  const before = world.checkAgreement(NAMES, `${context} (before)`);
+  const results: { command: Command; outcome?: RegisterOutcome; pid?: Pid }[] = [];
+  // Everything is issued in this one synchronous loop: the batch races.
+  const running = batch.map(async (command) => {
+    switch (command.k) {
+      case 'register': {
+        const probe = slotOf(pools, command.owner, command.slot);
+        const outcome = await classify(world.registry(nodeOf(command.at)).registerName(nameOf(command.name), probe.pid));
+        results.push({ command, outcome, pid: probe.pid });
+        return;
+      }
+      case 'unregister':
+        await world.registry(nodeOf(command.at)).unregisterName(nameOf(command.name));
+        return;
+      case 'kill': {
+        const probe = slotOf(pools, command.owner, command.slot);
+        if (world.isAlive(probe.pid)) await world.kill(probe.pid);
+        return;
+      }
+      case 'respawn': {
+        const pool = pools.get(nodeOf(command.owner))!;
+        if (!world.isAlive(pool[command.slot]!.pid)) pool[command.slot] = await world.spawn(nodeOf(command.owner));
+        return;
+      }
+      case 'send':
+        try {
+          world.registry(nodeOf(command.at)).send(nameOf(command.name), { token: ++tokens });
+        } catch (error) {
+          if (!(error instanceof BadArgError)) throw error;
+        }
+        return;
+      case 'consistent': {
+        const pid = await world.registry(nodeOf(command.at)).whereisNameConsistent(nameOf(command.name));
+        if (pid !== undefined) results.push({ command, pid });
+        return;
+      }
+      default:
+        return;
+    }
+  });
+  await within(Promise.all(running), 10_000, `${context}: the batch`);
+  await world.syncAll();
+  const agreed = world.checkAgreement(NAMES, context);
+
+  const killedPids = new Set(
+    batch.filter((c): c is Extract<Command, { k: 'kill' }> => c.k === 'kill').map((c) => slotOf(pools, c.owner, c.slot).pid.key),
+  );
+  for (const [index, name] of NAMES.entries()) {
+    const key = canonicalName(name);
+    const registrations = results.filter((r) => r.command.k === 'register' && r.command.name === index);
+    const yes = registrations.filter((r) => r.outcome === 'yes');
+    for (const r of registrations) assert.notEqual(r.outcome, 'unavailable', `${context}: ${key}: unavailable without faults`);
+    for (const r of yes) {
+      (ledger.granted.get(key) ?? ledger.granted.set(key, []).get(key)!).push(r.pid!);
+      ledger.holds.set(key, r.pid!);
+    }
+    const unregistered = batch.some((c) => c.k === 'unregister' && c.name === index);
+    const previous = before.get(key);
+    const touched = unregistered || [previous, ...registrations.map((r) => r.pid)].some((pid) => pid !== undefined && killedPids.has(pid.key));
+    if (registrations.length >= 2) raceStats.racedNames++;
+    raceStats.yes += yes.length;
+    raceStats.no += registrations.filter((r) => r.outcome === 'no').length;
+    if (!touched) {
+      // Uniqueness among racing claims: nothing freed the name during the batch, so at most one won, none if it was held.
+      assert.ok(yes.length <= 1, `${context}: ${yes.length} registrations of ${key} answered yes: ${yes.map((r) => r.pid!.key).join(', ')}`);
+      if (previous !== undefined) assert.equal(yes.length, 0, `${context}: ${key} was held by ${previous.key}, yet a claim won`);
+    }
+    if (unregistered) {
+      // An unregister racing the registration may land before or after it: no expectation for this name's holder.
+      const held = ledger.holds.get(key);
+      if (held !== undefined && batch.some((c) => c.k === 'unregister' && c.name === index && nodeOf(c.at) === held.node)) ledger.holds.delete(key);
+    }
+    const owner = agreed.get(key);
+    if (owner !== undefined) {
+      // Nobody holds a name without a yes.
+      assert.ok(ledger.granted.get(key)?.some((pid) => pid.equals(owner)), `${context}: ${key} held by ${owner.key}, which never got a yes`);
+    }
+  }
+  for (const [key, pid] of [...ledger.holds]) {
+    if (!world.isAlive(pid)) {
+      ledger.holds.delete(key);
+      continue;
+    }
+    assert.ok(agreed.get(key)?.equals(pid), `${context}: ${pid.key} got yes for ${key} and lives, but ${agreed.get(key)?.key ?? 'nobody'} holds it`);
+  }
+}
+
+
+
+/** Every node agrees with `model` (name -> owner): whereisName (also respelt), registered(), no ghosts. */
+export function checkModel(world: World, model: ReadonlyMap<string, Pid>, context: string): void {
+  const agreed = world.checkAgreement(NAMES, context);
+  for (const name of NAMES) {
+    const expected = model.get(canonicalName(name));
+    const actual = agreed.get(canonicalName(name));
+    assert.ok(
+      expected === undefined ? actual === undefined : actual?.equals(expected) === true,
+      `${context}: ${canonicalName(name)} is ${actual?.key ?? 'free'}, the model says ${expected?.key ?? 'free'}`,
+    );
+    // The same name spelt differently (object keys reordered) is the same name.
+    for (const node of world.liveNames) assert.equal(world.registry(node).whereisName(respell(name))?.key, expected?.key, `${context}: respelt on ${node}`);
+  }
+  for (const node of world.liveNames) assert.deepEqual(world.registeredKeys(node), [...model.keys()].sort(), `${context}: registered() on ${node}`);
+}
+
+/**
+ * Runs a sequential program against the model: after every command, settle
+ * (sync on every node) and compare every node with the model. `model` may
+ * start non-empty (names owned by probes outside `pools`).
+ */
+export async function runSequentialProgram(
+  world: World,
+  pools: Pools,
+  commands: readonly Command[],
+  model = new Map<string, Pid>(),
+): Promise<void> {
+  for (const [step, command] of commands.entries()) {
+    const context = `step ${step} ${JSON.stringify(command)}`;
+    await runSequential(world, pools, model, command, context);
+    await world.syncAll();
+    checkModel(world, model, context);
+  }
 }

@@ -185,6 +185,7 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
   readonly #maxBatchBytes: number;
   readonly #maxBufferedBytes: number;
   readonly #batching: 'immediate' | 'microtask' | 'none';
+  readonly #baseLog: Logger;
   #log: Logger;
 
   #state: TransportState = 'idle';
@@ -252,7 +253,8 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
     if (!(this.#prefetch >= 0)) throw new TypeError('AmqpTransport: prefetch must be >= 0');
     if (!(this.#maxBatchBytes >= 1024)) throw new TypeError('AmqpTransport: maxBatchBytes must be at least 1024');
     const base = options.logger ?? pino({ level: process.env['ROSTER_LOG_LEVEL'] ?? 'silent' });
-    this.#log = base.child({ transport: 'amqp' });
+    this.#baseLog = base.child({ transport: 'amqp' });
+    this.#log = this.#baseLog;
     this.#coalescer = new Coalescer(this.#maxBatchBytes, (message) => this.#enqueue(message));
   }
 
@@ -300,7 +302,7 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
     this.#cluster = cluster;
     this.#node = node;
     this.#exchange = EXCHANGE_PREFIX + cluster;
-    this.#log = this.#log.child({ cluster, node });
+    this.#log = this.#baseLog.child({ cluster, node });
     this.#state = 'connecting';
     this.#failures = 0;
     return new Promise<string>((resolve, reject) => {
@@ -317,7 +319,13 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
 
   /** The node whose address is `address` gets `frame`. Dropped unless `up`, and by the broker when the address is gone. */
   send(address: string, frame: string): void {
-    if (typeof address !== 'string' || address === '') throw new TypeError('AmqpTransport.send: address must be a non-empty string');
+    if (typeof address !== 'string') throw new TypeError(`AmqpTransport.send: address must be a string, got ${typeof address}`);
+    if (address === '') {
+      // No queue has an empty name: the frame could only be lost.
+      if (typeof frame !== 'string') throw new TypeError(`a frame must be a string, got ${typeof frame}`);
+      this.#stats.dropped += 1;
+      return;
+    }
     this.#add(address, frame);
   }
 
@@ -456,9 +464,10 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
             ? channel.publish(this.#exchange, '', message.content, properties, onConfirm)
             : channel.publish('', message.address, message.content, properties, onConfirm);
       } catch (error) {
-        // The channel is closing or closed (IllegalOperationError): the close event follows, or came first.
+        // The channel or connection is closing (IllegalOperationError); its 'close' event follows.
+        // Declare the loss now, but not synchronously: this may run inside a send() call.
         this.#stats.dropped += message.frames;
-        this.#lost(generation, asError(error));
+        queueMicrotask(() => this.#lost(generation, asError(error)));
         return;
       }
       this.#stats.batches += 1;
@@ -549,7 +558,10 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
       if (generation === this.#generation) this.#lastError = error;
       this.#log.warn({ broker: redactUrl(url), err: errorMessage(error) }, 'amqp connection error');
     });
-    model.on('close', (error?: Error) => this.#lost(generation, error ?? this.#lastError ?? new Error('the connection was closed')));
+    model.on('close', (error?: Error) => {
+      this.#closedWhileClosing(generation);
+      this.#lost(generation, error ?? this.#lastError ?? new Error('the connection was closed'));
+    });
     model.on('blocked', (reason: string) => this.#log.warn({ broker: redactUrl(url), reason }, 'the broker blocked publishing'));
     model.on('unblocked', () => this.#log.info({ broker: redactUrl(url) }, 'the broker unblocked publishing'));
     if (generation !== this.#generation) {
@@ -563,7 +575,10 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
         if (generation === this.#generation) this.#lastError = error;
         this.#log.warn({ broker: redactUrl(url), err: errorMessage(error) }, 'amqp channel error');
       });
-      channel.on('close', () => this.#lost(generation, this.#lastError ?? new Error('the channel was closed')));
+      channel.on('close', () => {
+        this.#closedWhileClosing(generation);
+        this.#lost(generation, this.#lastError ?? new Error('the channel was closed'));
+      });
       channel.on('drain', () => {
         // Still the current channel (also while close() waits for confirms).
         if (this.#link?.channel !== channel) return;
@@ -639,6 +654,13 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
         `AmqpTransport.connect: no broker reachable within ${this.#connectTimeoutMs} ms (${this.#urls.map(redactUrl).join(', ')})${last}`,
       ),
     );
+  }
+
+  /** While `close()` waits for confirms, the connection went away: no confirm will come. */
+  #closedWhileClosing(generation: number): void {
+    if (this.#state === 'closed' && this.#link?.generation === generation) {
+      this.#confirms.failAll(new AmqpTransportError('closed', 'AmqpTransport: the connection closed before the confirms came'));
+    }
   }
 
   /** The current connection is gone (or must go): emit `down`, drop what is pending, reconnect. */

@@ -62,6 +62,8 @@ interface Peer {
   address: string;
   session: number;
   lastSeen: number;
+  /** How many times the peer had taken us on as a member when it last told us (`e` of its direct `hb`). */
+  epoch: number | undefined;
 }
 
 const clusters = new WeakMap<Node, Cluster>();
@@ -104,6 +106,8 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
   readonly #name: string;
   readonly #creation: string;
   #session = 0;
+  /** By peer name: how many times this node has taken that peer on as a member (sent as `e`). */
+  readonly #adds = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #refusal: string | undefined;
   #left = false;
@@ -404,7 +408,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     switch (kind) {
       case 'hello':
       case 'hb':
-        this.#heartbeat(from, creation, body['a'] as string, body['s'] as number, kind === 'hello');
+        this.#heartbeat(from, creation, body['a'] as string, body['s'] as number, kind === 'hello', body['e']);
         return;
       case 'refuse':
         this.#refusal = body['reason'] as string;
@@ -457,8 +461,9 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     return pid.node === this.#name;
   }
 
-  #heartbeat(name: string, creation: string, address: string, session: number, hello: boolean): void {
+  #heartbeat(name: string, creation: string, address: string, session: number, hello: boolean, e: unknown): void {
     const now = Date.now();
+    const epoch = Number.isSafeInteger(e) && (e as number) > 0 ? (e as number) : undefined;
     let peer = this.#peers.get(name);
     if (peer !== undefined && peer.creation !== creation) {
       if (now - peer.lastSeen < this.failureTimeout) {
@@ -474,17 +479,27 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       this.#peerDown(peer, 'disconnected');
       peer = undefined;
     }
+    if (peer !== undefined && epoch !== undefined && peer.epoch !== undefined && epoch > peer.epoch) {
+      // It dropped us (a timeout we did not share) and took us on again: it fired every link and
+      // monitor between us, so we must too, or ours towards its processes would never fire.
+      this.#peerDown(peer, 'disconnected');
+      peer = undefined;
+    }
     if (peer === undefined) {
-      peer = { name, creation, address, session, lastSeen: now };
+      peer = { name, creation, address, session, lastSeen: now, epoch };
       this.#peers.set(name, peer);
       this.#logger.info({ peer: name }, `nodeup ${name}`);
       this.#host.nodeUp(name);
       this.emit('nodeup', { node: name, creation });
-      // Answer so the newcomer learns of us without waiting for our next heartbeat.
+      // Answer so the newcomer learns of us without waiting for our next heartbeat; `e` lets a peer
+      // that kept us while we had dropped it see that it must drop us too.
+      const adds = (this.#adds.get(name) ?? 0) + 1;
+      this.#adds.set(name, adds);
       const own = this.#transport.address;
-      if (own !== undefined) this.#sendFrame(address, this.#codec.encode('hb', { a: own, s: this.#session }));
+      if (own !== undefined) this.#sendFrame(address, this.#codec.encode('hb', { a: own, s: this.#session, e: adds }));
       return;
     }
+    if (epoch !== undefined && peer.epoch === undefined) peer.epoch = epoch;
     peer.address = address;
     peer.lastSeen = now;
   }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { AmqpTransport } from '@roster/amqp';
 import { startRabbitMQ, type RabbitMQ } from '@roster/testkit';
@@ -119,5 +121,59 @@ describe('startRabbitMQ (a private broker)', { timeout: 240_000 }, () => {
     assert.equal(await tcpState(port), 'refused');
     await rabbit.stop();
     await assert.rejects(rabbit.resume(), /stopped/);
+  });
+});
+
+/** Starts a private broker in a child process, which then exits (`exit`), gets SIGKILLed (`kill`) or SIGTERMed (`term`). */
+async function brokerOfDyingProcess(how: 'exit' | 'kill' | 'term'): Promise<{ dir: string; port: number }> {
+  const script = `
+    const { startRabbitMQ } = await import('@roster/testkit');
+    const rabbit = await startRabbitMQ({ forcePrivate: true });
+    process.stdout.write(JSON.stringify({ dir: rabbit.dir, port: rabbit.port }) + '\\n');
+    if (${JSON.stringify(how)} === 'exit') process.exit(0);
+    setInterval(() => {}, 1000);
+  `;
+  const root = fileURLToPath(new URL('../../..', import.meta.url));
+  const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: root,
+    env: { ...process.env, AMQP_URL: '' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let out = '';
+  const info = await new Promise<{ dir: string; port: number }>((resolve, reject) => {
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      const line = out.split('\n')[0];
+      if (out.includes('\n') && line !== undefined) resolve(JSON.parse(line) as { dir: string; port: number });
+    });
+    child.once('exit', (code) => reject(new Error(`the child exited (${String(code)}) before reporting its broker`)));
+  });
+  if (how === 'kill') child.kill('SIGKILL');
+  if (how === 'term') child.kill('SIGTERM');
+  await exited;
+  return info;
+}
+
+/** Polls until the broker's directory is gone and its port refuses, or `ms` passed. */
+async function gone(info: { dir: string; port: number }, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (!existsSync(info.dir) && (await tcpState(info.port)) === 'refused') return true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return false;
+}
+
+describe('a private broker never outlives its process', { timeout: 240_000 }, () => {
+  for (const how of ['exit', 'term', 'kill'] as const) {
+    test(`when the process ${how === 'exit' ? 'exits without stop()' : how === 'term' ? 'gets SIGTERM' : 'is SIGKILLed (the watchdog)'}`, async () => {
+      const info = await brokerOfDyingProcess(how);
+      assert.ok(await gone(info, 15_000), `broker at ${info.dir} (port ${info.port}) survived its process`);
+    });
+  }
+
+  test('a missing server script gives a clear error', async () => {
+    await assert.rejects(startRabbitMQ({ forcePrivate: true, serverPath: '/nonexistent/rabbitmq-server' }), /not an executable rabbitmq-server/);
   });
 });

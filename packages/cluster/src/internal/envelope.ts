@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Pid, Ref } from '@roster/core';
-import { WireDecodeError } from '../errors.js';
+import { WireDecodeError, WireEncodeError } from '../errors.js';
 import { fromWire, toWire } from './wire-values.js';
 
 /** The envelope version this node speaks. */
@@ -50,7 +50,7 @@ export class EnvelopeCodec {
   encode(kind: Kind, body: Record<string, unknown>): string {
     const json = `${this.#prefix}${kind}","b":${JSON.stringify(toWire(body))}}`;
     if (json.length * 3 > this.#maxFrameBytes && Buffer.byteLength(json) > this.#maxFrameBytes) {
-      throw new RangeError(`cannot send: the message is larger than maxFrameBytes (${this.#maxFrameBytes})`);
+      throw new WireEncodeError(`cannot send: the message is larger than maxFrameBytes (${this.#maxFrameBytes} bytes)`, '$');
     }
     return this.#secret === undefined ? json : `~${sign(this.#secret, json)}${json}`;
   }

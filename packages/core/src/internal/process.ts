@@ -67,6 +67,14 @@ export class Proc implements Process, Runnable, Endpoint {
   #quickReceives = 0;
   #links: Map<Key, Pid> | undefined;
   #monitors: Map<Key, { readonly ref: Ref; readonly target: Pid }> | undefined;
+  /**
+   * Monitors placed on this process. A lone one (a server answering calls one
+   * at a time) is kept in `#watch`, two or more in `#watchers` in the order
+   * placed; never both. A Map going from one entry to none reallocates its
+   * table, which a call would otherwise pay every time.
+   */
+  #watch: Watch | undefined;
+  #watchKey: Key | undefined;
   #watchers: Map<Key, Watch> | undefined;
   #exitHooks: Set<ExitHook> | undefined;
   #logger: Logger | undefined;
@@ -334,12 +342,39 @@ export class Proc implements Process, Runnable, Endpoint {
   /** `addWatcher` with the record given: a call's reply port is its own. */
   addWatch(watch: Watch): boolean {
     if (!this.alive) return false;
-    (this.#watchers ??= new Map()).set(this.runtime.refKey(watch.ref), watch);
+    const key = this.runtime.refKey(watch.ref);
+    if (this.#watchers !== undefined) {
+      this.#watchers.set(key, watch);
+    } else if (this.#watch === undefined || this.#watchKey === key) {
+      this.#watch = watch;
+      this.#watchKey = key;
+    } else {
+      this.#watchers = new Map([
+        [this.#watchKey!, this.#watch],
+        [key, watch],
+      ]);
+      this.#watch = undefined;
+      this.#watchKey = undefined;
+    }
     return true;
   }
 
   removeWatcher(ref: Ref): void {
-    this.#watchers?.delete(this.runtime.refKey(ref));
+    const key = this.runtime.refKey(ref);
+    if (this.#watch !== undefined) {
+      if (this.#watchKey === key) {
+        this.#watch = undefined;
+        this.#watchKey = undefined;
+      }
+      return;
+    }
+    const watchers = this.#watchers;
+    if (watchers === undefined) return;
+    if (watchers.size === 1) {
+      if (watchers.has(key)) this.#watchers = undefined;
+    } else {
+      watchers.delete(key);
+    }
   }
 
   trapExit(trap: boolean): boolean {
@@ -456,7 +491,12 @@ export class Proc implements Process, Runnable, Endpoint {
       this.#links = undefined;
       for (const pid of links.values()) this.runtime.linkExit(this.pid, pid, reason);
     }
-    if (this.#watchers !== undefined) {
+    if (this.#watch !== undefined) {
+      const { ref, watcher } = this.#watch;
+      this.#watch = undefined;
+      this.#watchKey = undefined;
+      this.runtime.down(watcher, ref, this.pid, reason);
+    } else if (this.#watchers !== undefined) {
       const watchers = this.#watchers;
       this.#watchers = undefined;
       for (const { ref, watcher } of watchers.values()) this.runtime.down(watcher, ref, this.pid, reason);
@@ -466,7 +506,12 @@ export class Proc implements Process, Runnable, Endpoint {
 
   nodeDown(node: string): void {
     if (!this.alive) return;
-    if (this.#watchers !== undefined) {
+    if (this.#watch !== undefined) {
+      if (this.#watch.watcher.node === node) {
+        this.#watch = undefined;
+        this.#watchKey = undefined;
+      }
+    } else if (this.#watchers !== undefined) {
       for (const [key, { watcher }] of this.#watchers) if (watcher.node === node) this.#watchers.delete(key);
     }
     if (this.#monitors !== undefined) {

@@ -15,12 +15,110 @@ import type { CallMessage, ReplyMessage, StopMessage } from './signals.js';
 
 export const DEFAULT_CALL_TIMEOUT = 5000;
 
+const PAGE_SIZE = 1024;
+
+class TablePage {
+  readonly slots: (Endpoint | undefined)[] = new Array<Endpoint | undefined>(PAGE_SIZE).fill(undefined);
+  live = 0;
+}
+
+/**
+ * A node's endpoints (processes and reply ports) by pid id. Every spawn and
+ * every call adds one and removes it again, so this is a hot structure: ids
+ * are handed out in order, so the table is kept in pages of consecutive ids
+ * (array slots) and a page goes once it has emptied and ids have moved past
+ * it. Cheaper than a Map, whose deletions leave tombstones and rehashes.
+ * Iterates in id order, which is creation order, like the Map it replaces.
+ */
+export class ProcessTable {
+  readonly #pages = new Map<number, TablePage>();
+  /** The highest page: ids are still being handed out from it, so it stays even when empty. */
+  #top = -1;
+  #topPage: TablePage | undefined;
+  /** The other page used last (a long-lived server's, say), to spare a Map lookup. */
+  #lastNumber = -1;
+  #lastPage: TablePage | undefined;
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  #page(number: number): TablePage | undefined {
+    if (number === this.#top) return this.#topPage;
+    if (number === this.#lastNumber) return this.#lastPage;
+    const page = this.#pages.get(number);
+    if (page !== undefined) {
+      this.#lastNumber = number;
+      this.#lastPage = page;
+    }
+    return page;
+  }
+
+  get(id: number): Endpoint | undefined {
+    const number = Math.floor(id / PAGE_SIZE);
+    return this.#page(number)?.slots[id - number * PAGE_SIZE];
+  }
+
+  has(id: number): boolean {
+    return this.get(id) !== undefined;
+  }
+
+  set(id: number, endpoint: Endpoint): this {
+    const number = Math.floor(id / PAGE_SIZE);
+    let page = this.#page(number);
+    if (page === undefined) {
+      page = new TablePage();
+      this.#pages.set(number, page);
+      if (number > this.#top) {
+        // The old top page emptied while it was still the top: it goes now.
+        if (this.#topPage !== undefined && this.#topPage.live === 0) this.#drop(this.#top);
+        this.#top = number;
+        this.#topPage = page;
+      }
+    }
+    const slot = id - number * PAGE_SIZE;
+    if (page.slots[slot] === undefined) {
+      page.live++;
+      this.#size++;
+    }
+    page.slots[slot] = endpoint;
+    return this;
+  }
+
+  delete(id: number): boolean {
+    const number = Math.floor(id / PAGE_SIZE);
+    const page = this.#page(number);
+    if (page === undefined) return false;
+    const slot = id - number * PAGE_SIZE;
+    if (page.slots[slot] === undefined) return false;
+    page.slots[slot] = undefined;
+    this.#size--;
+    if (--page.live === 0 && number < this.#top) this.#drop(number);
+    return true;
+  }
+
+  #drop(number: number): void {
+    this.#pages.delete(number);
+    if (this.#lastNumber === number) {
+      this.#lastNumber = -1;
+      this.#lastPage = undefined;
+    }
+  }
+
+  *values(): IterableIterator<Endpoint> {
+    for (const page of this.#pages.values()) {
+      for (const endpoint of page.slots) if (endpoint !== undefined) yield endpoint;
+    }
+  }
+}
+
 /**
  * The engine behind a `Node`: the process table, routing, signals and calls.
  * Kept out of the public API; `Node` is its facade.
  */
 export class Runtime implements DistributionHost {
-  readonly table = new Map<number, Endpoint>();
+  readonly table = new ProcessTable();
   readonly scheduler: Scheduler;
   readonly localNames = new LocalRegistry();
   readonly registries = new Map<string, NameRegistry>();
@@ -187,7 +285,16 @@ export class Runtime implements DistributionHost {
     const port = this.#openPort(dest, options?.timeout ?? DEFAULT_CALL_TIMEOUT);
     if (!(port instanceof ReplyPort)) return port;
     const message: CallMessage = { type: '$gen_call', from: { pid: caller ?? port.pid, replyTo: port.pid }, request };
-    this.route(caller, port.target, message);
+    return this.#dispatch(caller, port, message);
+  }
+
+  /** Routes a request through its port; a request that cannot be sent (it cannot cross the wire) rejects the call. */
+  #dispatch(caller: Pid | undefined, port: ReplyPort, message: CallMessage | StopMessage): Promise<unknown> {
+    try {
+      this.route(caller, port.target, message);
+    } catch (error) {
+      port.abort(error);
+    }
     return port.promise;
   }
 
@@ -214,8 +321,7 @@ export class Runtime implements DistributionHost {
   ): Promise<unknown> {
     const port = this.#openPort(dest, timeout);
     if (!(port instanceof ReplyPort)) return port;
-    this.route(caller, port.target, build(port.pid));
-    return port.promise;
+    return this.#dispatch(caller, port, build(port.pid));
   }
 
   /** A reply port for a request to `dest`, or the rejection the request ends with at once. */
@@ -411,6 +517,13 @@ class ReplyPort implements Endpoint, Expirable, Watch {
 
   expire(): void {
     this.#fail('timeout');
+  }
+
+  /** The request never left: the call rejects with why. */
+  abort(error: unknown): void {
+    if (this.settled) return;
+    this.#settle();
+    this.#reject(error);
   }
 
   addWatcher(): boolean {

@@ -16,8 +16,10 @@ export interface Runnable {
  * what keeps a local call round trip near a microsecond.
  */
 export class Scheduler {
-  #ready: Runnable[] = [];
+  /** Ready processes are `#ready[#head .. #tail)`; slots past `#tail` are spare capacity. */
+  #ready: (Runnable | undefined)[] = [];
   #head = 0;
+  #tail = 0;
   #scheduled = false;
   #handledThisTurn = 0;
   #turnResetArmed = false;
@@ -29,7 +31,7 @@ export class Scheduler {
 
   enqueue(process: Runnable): void {
     process.queued = true;
-    this.#ready.push(process);
+    this.#ready[this.#tail++] = process;
     if (!this.#scheduled) {
       this.#scheduled = true;
       // A reaction on a settled promise rather than queueMicrotask: the same
@@ -57,24 +59,30 @@ export class Scheduler {
       setImmediate(this.#resetTurn);
     }
     const ready = this.#ready;
-    while (this.#head < ready.length) {
+    while (this.#head < this.#tail) {
       const process = ready[this.#head]!;
-      ready[this.#head++] = undefined as unknown as Runnable;
+      ready[this.#head++] = undefined;
       process.queued = false;
       this.#handledThisTurn += process.run(this.budget);
-      if (this.#handledThisTurn >= this.batch && this.#head < ready.length) {
+      if (this.#handledThisTurn >= this.batch && this.#head < this.#tail) {
         this.#compact();
         setImmediate(this.#drainNextTurn);
         return;
       }
     }
-    ready.length = 0;
+    // Emptied: start again from slot 0 without truncating (`length = 0` is a
+    // runtime call per drain), unless a burst left many spare slots.
     this.#head = 0;
+    this.#tail = 0;
+    if (ready.length > 1024) this.#ready = [];
     this.#scheduled = false;
   };
 
+  /** Drops the handled prefix once it outgrows the rest (a copy amortised over the handled items). */
   #compact(): void {
-    this.#ready = this.#ready.slice(this.#head);
+    if (this.#head <= 4096 || this.#head * 2 <= this.#tail) return;
+    this.#ready = this.#ready.slice(this.#head, this.#tail);
+    this.#tail -= this.#head;
     this.#head = 0;
   }
 }

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { resolveConflict, type ConflictClaim, type ConflictOutcome, type ConflictPolicy, type NameConflictMessage } from '../conflict.js';
 import { compareEpochs, HybridLogicalClock, sameEpoch, type Epoch } from '../epoch.js';
 import { RegistryUnavailableError } from '../errors.js';
-import { fromWireEpoch, toWireEpoch, type GlobalsMessage } from './protocol.js';
+import { fromWireEpoch, toWireEpoch, type GlobalsMessage, type WireEpoch } from './protocol.js';
 
 /** A committed claim: `owner` holds `name` for `pid` since `epoch`. */
 export interface Claim {
@@ -38,6 +38,11 @@ interface PendingClaim {
 
 export type Answer = 'yes' | 'no' | Error;
 
+type WireClaim = { readonly name: Name; readonly pid: Pid; readonly epoch: WireEpoch };
+
+/** Roughly how many bytes of claims one sync part carries (a frame holds 1 MiB by default). */
+const SYNC_PART_BYTES = 128 * 1024;
+
 /** What the table needs from its surroundings. */
 export interface TableHost {
   readonly node: Node;
@@ -64,7 +69,16 @@ export class NameTable {
   /** Names each remote owner holds, so a nodedown is O(its names). */
   readonly #byOwner = new Map<string, Set<string>>();
   readonly #syncs = new Map<number, { awaiting: Set<string>; done: () => void }>();
+  /** Parts of a sync still arriving, by sender (they come in order: FIFO per pair). */
+  readonly #syncParts = new Map<string, WireClaim[]>();
   readonly #queries = new Map<number, { awaiting: Set<string>; timer: NodeJS.Timeout; done: (pid: Pid | undefined | Error) => void }>();
+  /**
+   * Fencing of releases: by `owner\0key`, the newest epoch that owner released
+   * for that name (and when we learnt it, for expiry). A commit or sync entry
+   * of that owner at or below it is a stale message (a duplicate, or one a
+   * reordering delivered after its release) and must not bring the claim back.
+   */
+  readonly #released = new Map<string, { epoch: Epoch; at: number }>();
   readonly clock: HybridLogicalClock;
   readonly self: string;
   #nextId = 1;
@@ -117,7 +131,12 @@ export class NameTable {
       this.#pending.delete(key);
       done(new RegistryUnavailableError(`registering ${key}: no answer from ${[...claim.awaiting].join(', ')} within ${timeoutMs} ms`));
     }, timeoutMs);
-    this.host.broadcast({ op: 'claim', name, pid, epoch: toWireEpoch(claim.epoch) });
+    try {
+      this.host.broadcast({ op: 'claim', name, pid, epoch: toWireEpoch(claim.epoch) });
+    } catch (error) {
+      // A name that cannot cross the wire (too large for a frame) is the caller's error, not the registry's crash.
+      this.#finish(claim, error instanceof Error ? error : new Error(String(error)));
+    }
   }
 
   unregister(key: string, reason: ExitReason = 'unregistered'): void {
@@ -136,8 +155,7 @@ export class NameTable {
     }
     const sid = this.#nextId++;
     this.#syncs.set(sid, { awaiting: new Set(members), done });
-    const claims = this.#localClaims();
-    for (const member of members) this.host.sendTo(member, { op: 'sync', claims, want: true, sid });
+    for (const member of members) this.#sendSync(member, true, sid);
   }
 
   /** Asks the owner (or, when none is known, every member) who holds `key`. */
@@ -191,7 +209,7 @@ export class NameTable {
 
   onNodeUp(node: string): void {
     // Anti-entropy: the newcomer learns what we own (it sends us its own the same way).
-    this.host.sendTo(node, { op: 'sync', claims: this.#localClaims(), want: false, sid: 0 });
+    this.#sendSync(node, false, 0);
     // A claim in flight needs the newcomer's vote too: it may hold the name from the other side of a partition.
     for (const claim of this.#pending.values()) {
       if (claim.acks.has(node) || claim.awaiting.has(node)) continue;
@@ -202,6 +220,10 @@ export class NameTable {
   }
 
   onNodeDown(node: string): void {
+    this.#syncParts.delete(node);
+    // Its entries go below; a later incarnation's clock may run behind this one's, so its fences go too
+    // (the cluster layer drops frames of an incarnation it no longer lists).
+    for (const id of this.#released.keys()) if (id.startsWith(`${node}\u0000`)) this.#released.delete(id);
     const keys = this.#byOwner.get(node);
     if (keys !== undefined) {
       this.#byOwner.delete(node);
@@ -240,6 +262,7 @@ export class NameTable {
       claim.done(new RegistryUnavailableError('the registry restarted while the claim was in flight'));
     }
     this.#pending.clear();
+    this.#syncParts.clear();
     for (const [key, record] of this.records) {
       record.claims = record.claims.filter((claim) => claim.owner === this.self);
       this.#settle(key, record, 'noconnection');
@@ -338,6 +361,8 @@ export class NameTable {
   }
 
   #onRelease(from: string, key: string, epoch: Epoch, reason: string): void {
+    // Remembered even when we hold no such claim: its commit may still be on its way (reordered).
+    this.#tombstone(from, key, epoch);
     const record = this.records.get(key);
     if (record === undefined) return;
     // Fencing: only the claim this release names goes; a newer one stays.
@@ -349,9 +374,18 @@ export class NameTable {
   }
 
   #onSync(from: string, message: Extract<GlobalsMessage, { op: 'sync' }>): void {
+    if (message.more === true) {
+      const parts = this.#syncParts.get(from);
+      if (parts === undefined) this.#syncParts.set(from, [...message.claims]);
+      else parts.push(...message.claims);
+      return;
+    }
+    const earlier = this.#syncParts.get(from);
+    this.#syncParts.delete(from);
+    const claims = earlier === undefined ? message.claims : [...earlier, ...message.claims];
     // The sender is the authority on its own claims: what it no longer lists is gone.
     const listed = new Map<string, { name: Name; pid: Pid; epoch: Epoch }>();
-    for (const claim of message.claims) {
+    for (const claim of claims) {
       const epoch = fromWireEpoch(claim.epoch);
       if (epoch.node !== from) continue;
       this.clock.observe(epoch);
@@ -370,7 +404,7 @@ export class NameTable {
     }
     for (const [key, claim] of listed) this.#addClaim(key, claim.name, { owner: from, pid: claim.pid, epoch: claim.epoch });
     if (message.want) {
-      this.host.sendTo(from, { op: 'sync', claims: this.#localClaims(), want: false, sid: message.sid });
+      this.#sendSync(from, false, message.sid);
     } else if (message.sid !== 0) {
       const sync = this.#syncs.get(message.sid);
       if (sync !== undefined && sync.awaiting.delete(from) && sync.awaiting.size === 0) {
@@ -395,6 +429,10 @@ export class NameTable {
   }
 
   #addClaim(key: string, name: Name, claim: Claim): void {
+    if (claim.owner !== this.self) {
+      const released = this.#released.get(`${claim.owner}\u0000${key}`);
+      if (released !== undefined && compareEpochs(claim.epoch, released.epoch) <= 0) return; // released already: a stale message
+    }
     let record = this.records.get(key);
     if (record === undefined) {
       record = { name, claims: [], current: undefined };
@@ -468,6 +506,20 @@ export class NameTable {
     return winner;
   }
 
+  #tombstone(owner: string, key: string, epoch: Epoch): void {
+    const id = `${owner}\u0000${key}`;
+    const previous = this.#released.get(id);
+    if (previous !== undefined && compareEpochs(previous.epoch, epoch) >= 0) return;
+    const now = Date.now();
+    this.#released.delete(id); // re-inserted last: the map stays in order of arrival
+    this.#released.set(id, { epoch, at: now });
+    // Expire the oldest: a stale copy of a message does not linger in a broker for minutes.
+    for (const [oldest, entry] of this.#released) {
+      if (now - entry.at < TOMBSTONE_TTL_MS) break;
+      this.#released.delete(oldest);
+    }
+  }
+
   #ownerIndex(owner: string, key: string, record: NameRecord): void {
     const has = record.claims.some((claim) => claim.owner === owner);
     let keys = this.#byOwner.get(owner);
@@ -480,15 +532,28 @@ export class NameTable {
     }
   }
 
-  #localClaims(): { name: Name; pid: Pid; epoch: [number, number, string] }[] {
-    const claims: { name: Name; pid: Pid; epoch: [number, number, string] }[] = [];
+  /** Sends this node's claims to `node`, in parts that stay far below the frame limit. */
+  #sendSync(node: string, want: boolean, sid: number): void {
+    let part: WireClaim[] = [];
+    let bytes = 0;
     for (const [key, { claim }] of this.#local) {
       const record = this.records.get(key);
-      if (record !== undefined) claims.push({ name: record.name, pid: claim.pid, epoch: toWireEpoch(claim.epoch) });
+      if (record === undefined) continue;
+      part.push({ name: record.name, pid: claim.pid, epoch: toWireEpoch(claim.epoch) });
+      bytes += key.length + 96;
+      if (bytes >= SYNC_PART_BYTES) {
+        this.host.sendTo(node, { op: 'sync', claims: part, want, sid, more: true });
+        part = [];
+        bytes = 0;
+      }
     }
-    return claims;
+    this.host.sendTo(node, { op: 'sync', claims: part, want, sid });
   }
+
 }
+
+/** How long a release fences off stale copies of the claim it released. */
+const TOMBSTONE_TTL_MS = 60_000;
 
 function conflictClaim(claim: Claim): ConflictClaim {
   return { pid: claim.pid, epoch: claim.epoch, node: claim.owner };

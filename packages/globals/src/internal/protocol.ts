@@ -25,6 +25,8 @@ export type GlobalsMessage =
       readonly claims: readonly { readonly name: Name; readonly pid: Pid; readonly epoch: WireEpoch }[];
       readonly want: boolean;
       readonly sid: number;
+      /** More parts of this sync follow (a node's claims travel in size-bounded parts). */
+      readonly more?: boolean;
     }
   | { readonly op: 'whereis'; readonly name: Name; readonly qid: number }
   | { readonly op: 'where'; readonly qid: number; readonly pid: Pid | null };
@@ -68,6 +70,7 @@ export function parseMessage(raw: unknown): GlobalsMessage {
         epoch((claim as Record<string, unknown>)['epoch']);
       }
       if (typeof message['want'] !== 'boolean') throw new MalformedMessage('sync: bad want');
+      if (message['more'] !== undefined && typeof message['more'] !== 'boolean') throw new MalformedMessage('sync: bad more');
       count(message, 'sid');
       break;
     }

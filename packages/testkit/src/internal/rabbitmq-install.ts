@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { constants, existsSync } from 'node:fs';
 import { access, mkdir, readdir, readFile, realpath, symlink } from 'node:fs/promises';
-import { delimiter, dirname, join } from 'node:path';
+import { basename, delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
@@ -10,8 +10,12 @@ const execFileAsync = promisify(execFile);
 export interface RabbitMQInstallation {
   /** The real `rabbitmq-server` script (not Debian's `su` wrapper in /usr/sbin). */
   readonly serverScript: string;
-  /** `RABBITMQ_HOME`: holds `sbin/`, `plugins/`, `escript/`. */
-  readonly home: string;
+  /**
+   * `RABBITMQ_HOME`: holds `sbin/`, `plugins/`, `escript/`. `undefined` when the
+   * script is a wrapper of another layout (e.g. Homebrew's): it is run as is,
+   * without the slim plugin set.
+   */
+  readonly home: string | undefined;
 }
 
 /** Places a `rabbitmq-server` script is commonly found, besides `$PATH`. */
@@ -46,8 +50,10 @@ async function resolveScript(candidate: string): Promise<RabbitMQInstallation | 
     return undefined;
   }
   const sbin = dirname(real);
-  if (!existsSync(join(sbin, 'rabbitmq-env'))) return undefined;
-  return { serverScript: real, home: dirname(sbin) };
+  if (existsSync(join(sbin, 'rabbitmq-env'))) return { serverScript: real, home: dirname(sbin) };
+  // Debian's wrapper switches to the rabbitmq user and its files: never that one.
+  if (basename(real) === 'rabbitmq-script-wrapper') return undefined;
+  return { serverScript: real, home: undefined };
 }
 
 /**
@@ -131,7 +137,9 @@ function appDependencies(appFile: string): string[] {
  * is not the expected one, e.g. plugins shipped as `.ez` archives.
  */
 export async function buildSlimHome(installation: RabbitMQInstallation, target: string): Promise<string | undefined> {
-  const realPlugins = join(installation.home, 'plugins');
+  const home = installation.home;
+  if (home === undefined) return undefined;
+  const realPlugins = join(home, 'plugins');
   let entries: string[];
   try {
     entries = await readdir(realPlugins);
@@ -161,8 +169,8 @@ export async function buildSlimHome(installation: RabbitMQInstallation, target: 
   }
   if (!needed.has('rabbit') || !needed.has('rabbit_common')) return undefined;
   await mkdir(join(target, 'plugins'), { recursive: true });
-  for (const entry of await readdir(installation.home)) {
-    if (entry !== 'plugins') await symlink(join(installation.home, entry), join(target, entry));
+  for (const entry of await readdir(home)) {
+    if (entry !== 'plugins') await symlink(join(home, entry), join(target, entry));
   }
   for (const app of needed) {
     const dir = byName.get(app);

@@ -153,14 +153,11 @@ export class PrivateNode {
       // Shadows /etc/rabbitmq/rabbitmq-env.conf.
       await writeFile(join(dir, 'rabbitmq-env.conf'), '');
 
-      let rabbitHome = settings.installation.home;
+      let slimHome: string | undefined;
       let script = settings.installation.serverScript;
       if (settings.slim) {
-        const slim = await buildSlimHome(settings.installation, join(dir, 'rabbitmq-home'));
-        if (slim !== undefined) {
-          rabbitHome = slim;
-          script = join(slim, 'sbin', 'rabbitmq-server');
-        }
+        slimHome = await buildSlimHome(settings.installation, join(dir, 'rabbitmq-home'));
+        if (slimHome !== undefined) script = join(slimHome, 'sbin', 'rabbitmq-server');
       }
 
       const env: NodeJS.ProcessEnv = {};
@@ -183,9 +180,10 @@ export class PrivateNode {
         RABBITMQ_PID_FILE: join(dir, 'rabbit.pid'),
         ERL_CRASH_DUMP: join(dir, 'erl_crash.dump'),
       });
-      if (rabbitHome !== settings.installation.home) {
-        env['RABBITMQ_SCRIPTS_DIR'] = join(rabbitHome, 'sbin');
-        env['RABBITMQ_PLUGINS_DIR'] = join(rabbitHome, 'plugins');
+      if (slimHome !== undefined) {
+        // rabbitmq-env derives RABBITMQ_HOME (and ERL_LIBS = $RABBITMQ_HOME/plugins) from the scripts directory.
+        env['RABBITMQ_SCRIPTS_DIR'] = join(slimHome, 'sbin');
+        env['RABBITMQ_PLUGINS_DIR'] = join(slimHome, 'plugins');
       }
       const node = new PrivateNode(dir, port, distPort, nodeName, env, script);
       node.#startWatchdog();
@@ -296,13 +294,11 @@ export class PrivateNode {
   /** Kills the broker and removes its directory. Idempotent. */
   async destroy(): Promise<void> {
     if (this.#destroyed) return;
-    const child = this.#child;
     this.#destroyed = true;
-    killGroup(child?.pid, 'SIGKILL');
-    if (child !== undefined) await Promise.race([this.#exited, sleep(5_000)]);
-    this.#child = undefined;
+    // Until the port refuses, beam may still be writing into the directory.
+    await this.kill(false);
     untrack(this);
-    await rm(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+    await rm(this.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     this.#stopWatchdog();
   }
 

@@ -1,0 +1,140 @@
+/**
+ * The cluster suite: remote call round trip and one-way remote send
+ * throughput between two nodes, over a private RabbitMQ (two connections in
+ * this process) and over the MemoryTransport, against raw amqplib measured in
+ * the same run.
+ */
+import '@roster/cluster';
+import { GenServer, Node, noreply, reply, type Pid } from '@roster/core';
+import { MemoryBroker, MemoryTransport, type Transport } from '@roster/cluster';
+import { AmqpTransport } from '@roster/amqp';
+import { startRabbitMQ } from '@roster/testkit';
+import { rawRequestReply, rawThroughput } from './amqp-baseline.js';
+import { measure, microsPerOp, perSecond, result, timeIt, type BenchResult, type Suite } from './report.js';
+
+process.env['ROSTER_LOG_LEVEL'] ??= 'silent';
+
+const CALLS = 2000;
+const SENDS = 100_000;
+const PAYLOAD = 'x'.repeat(100);
+
+const Echo: GenServer<undefined, undefined> = {
+  init: () => undefined,
+  handleCall: (request, _from, state) => reply(request, state),
+};
+
+/** Counts what it gets and calls `done` when `expected` arrived (started locally, so its args are passed by reference). */
+const Sink: GenServer<{ seen: number; readonly expected: number; readonly done: () => void }, { expected: number; done: () => void }> = {
+  init: ({ expected, done }) => ({ seen: 0, expected, done }),
+  handleInfo: (_message, state) => {
+    state.seen++;
+    if (state.seen === state.expected) state.done();
+    return noreply(state);
+  },
+};
+
+async function pair(makeTransport: () => Transport, id: string): Promise<[Node, Node]> {
+  const options = (): object => ({ transport: makeTransport(), id, joinWindow: 50 });
+  const a = await Node.start({ name: 'bench-a', cluster: options() });
+  const b = await Node.start({ name: 'bench-b', cluster: options() });
+  while (!a.nodes().includes('bench-b') || !b.nodes().includes('bench-a')) await new Promise((resolve) => setTimeout(resolve, 10));
+  return [a, b];
+}
+
+async function remoteCall(a: Node, echo: Pid, count: number): Promise<number> {
+  for (let n = 0; n < 100; n++) await a.call(echo, n);
+  const ms = await timeIt(async () => {
+    for (let n = 0; n < count; n++) await a.call(echo, n);
+  });
+  return microsPerOp(count, ms);
+}
+
+/** One-way sends from a process on `a` to a process on `b`, yielding to the event loop every 1000 sends. */
+async function remoteSend(a: Node, b: Node, count: number): Promise<number> {
+  let finished!: () => void;
+  const received = new Promise<void>((resolve) => (finished = resolve));
+  const sink = await GenServer.start(b, Sink, { expected: count, done: finished });
+  const ms = await timeIt(async () => {
+    a.spawn(async (self) => {
+      for (let n = 0; n < count; n++) {
+        self.send(sink, PAYLOAD);
+        if (n % 1000 === 999) await new Promise((resolve) => setImmediate(resolve));
+      }
+    });
+    await received;
+  });
+  await GenServer.stop(b, sink);
+  return perSecond(count, ms);
+}
+
+async function figures(makeTransport: () => Transport, id: string): Promise<{ call: number[]; send: number[] }> {
+  const [a, b] = await pair(makeTransport, id);
+  try {
+    const echo = await GenServer.start(b, Echo, undefined);
+    const call = (await measure(() => remoteCall(a, echo, CALLS), { runs: 3 })).samples;
+    const send = (await measure(() => remoteSend(a, b, SENDS), { runs: 3 })).samples;
+    return { call, send };
+  } finally {
+    await b.stop();
+    await a.stop();
+  }
+}
+
+export const suite: Suite = {
+  name: 'cluster',
+  description: 'remote call and send between two nodes, over RabbitMQ and in memory, against raw amqplib',
+  async run(): Promise<BenchResult[]> {
+    const broker = await startRabbitMQ();
+    try {
+      const url = broker.url;
+      const rawCall = await measure(() => rawRequestReply(url, CALLS), { runs: 3 });
+      const rawSend = await measure(() => rawThroughput(url, SENDS), { runs: 3 });
+      const amqp = await figures(() => new AmqpTransport({ urls: url }), `bench-cluster-${process.pid}`);
+      const memoryBroker = new MemoryBroker({ seed: 1 });
+      const memory = await figures(() => new MemoryTransport({ broker: memoryBroker }), `bench-cluster-mem-${process.pid}`);
+      const sample = (values: number[]): { median: number; samples: number[] } => ({ median: median(values), samples: values });
+      return [
+        result({
+          name: 'remote call round trip (RabbitMQ)',
+          unit: 'us/call',
+          better: 'lower',
+          value: sample(amqp.call),
+          baseline: { name: 'raw amqplib request/reply', value: rawCall },
+          target: { op: '<=', value: rawCall.median * 1.2, source: '1.2x raw request/reply' },
+        }),
+        result({
+          name: 'remote send 1 -> 1, 100 B (RabbitMQ)',
+          unit: 'msg/s',
+          better: 'higher',
+          value: sample(amqp.send),
+          baseline: { name: 'raw amqplib, 1 msg per send', value: rawSend },
+          target: { op: '>=', value: rawSend.median * 1.5, source: '1.5x raw amqplib' },
+        }),
+        result({
+          name: 'remote call round trip (memory)',
+          unit: 'us/call',
+          better: 'lower',
+          value: sample(memory.call),
+          baseline: { name: 'raw amqplib request/reply', value: rawCall },
+          note: 'in-process transport; the baseline is the broker round trip it avoids',
+        }),
+        result({
+          name: 'remote send 1 -> 1, 100 B (memory)',
+          unit: 'msg/s',
+          better: 'higher',
+          value: sample(memory.send),
+          baseline: { name: 'raw amqplib, 1 msg per send', value: rawSend },
+          note: 'in-process transport',
+        }),
+      ];
+    } finally {
+      await broker.stop();
+    }
+  },
+};
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}

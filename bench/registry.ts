@@ -1,0 +1,253 @@
+/**
+ * The registry suite: three nodes of one cluster in this process, over a
+ * private RabbitMQ (one connection each) and over the MemoryTransport, with
+ * raw amqplib baselines measured in the same run.
+ */
+import '@roster/cluster';
+import { Node, canonicalName, type Name, type Pid } from '@roster/core';
+import { MemoryBroker, MemoryTransport, type Transport } from '@roster/cluster';
+import { AmqpTransport } from '@roster/amqp';
+import { GlobalsRegistry } from '@roster/globals';
+import { startRabbitMQ } from '@roster/testkit';
+import { rawBroadcastCollect, rawRequestReply, rawThroughput } from './amqp-baseline.js';
+import { measure, microsPerOp, perSecond, result, timeIt, type BenchResult, type Measurement, type Suite } from './report.js';
+
+process.env['ROSTER_LOG_LEVEL'] ??= 'silent';
+
+const SEQUENTIAL = 500;
+const CONCURRENT_PER_NODE = 5000;
+const WAVE = 1000;
+const LOOKUPS = 1_000_000;
+const DEATHS = 200;
+
+interface Figures {
+  register: Measurement;
+  concurrent: Measurement;
+  unregister: Measurement;
+  whereis: Measurement;
+  death: Measurement;
+}
+
+async function cluster(makeTransport: () => Transport, id: string): Promise<Node[]> {
+  const nodes: Node[] = [];
+  for (const name of ['r1', 'r2', 'r3']) {
+    nodes.push(
+      await Node.start({
+        name,
+        cluster: { transport: makeTransport(), id, joinWindow: 50, failureTimeout: 10_000, heartbeatInterval: 1000 },
+        registries: { globals: new GlobalsRegistry({ registerTimeout: 30_000 }) },
+      }),
+    );
+  }
+  while (nodes.some((node) => node.nodes().length < 2)) await new Promise((resolve) => setTimeout(resolve, 10));
+  await Promise.all(nodes.map((node) => globals(node).sync()));
+  return nodes;
+}
+
+const globals = (node: Node): GlobalsRegistry => node.registry<GlobalsRegistry>('globals');
+
+/** Processes that only wait, to be registered. */
+function idlers(node: Node, count: number): Pid[] {
+  return Array.from({ length: count }, () =>
+    node.spawn(async (self) => {
+      await self.receive();
+    }),
+  );
+}
+
+let round = 0;
+
+async function figures(nodes: Node[]): Promise<Figures> {
+  const [a, b] = nodes as [Node, Node, Node];
+  const register = await measure(async () => {
+    const tag = round++;
+    const pids = idlers(a, SEQUENTIAL);
+    const ms = await timeIt(async () => {
+      for (let n = 0; n < SEQUENTIAL; n++) await globals(a).registerName(['seq', tag, n], pids[n]!);
+    });
+    for (const pid of pids) a.exit(pid, 'kill');
+    return microsPerOp(SEQUENTIAL, ms);
+  }, { runs: 3 });
+
+  let names: { node: Node; name: Name[] }[] = [];
+  const concurrent = await measure(async () => {
+    const tag = round++;
+    names = [];
+    const ms = await timeIt(async () => {
+      await Promise.all(
+        nodes.map(async (node) => {
+          for (let start = 0; start < CONCURRENT_PER_NODE; start += WAVE) {
+            const pids = idlers(node, WAVE);
+            await Promise.all(
+              pids.map((pid, n) => {
+                const name: Name[] = ['conc', tag, node.name, start + n];
+                names.push({ node, name });
+                return globals(node).registerName(name, pid);
+              }),
+            );
+          }
+        }),
+      );
+    });
+    return perSecond(nodes.length * CONCURRENT_PER_NODE, ms);
+  }, { runs: 3, warmup: 0 });
+
+  const unregister = await measure(async () => {
+    // Register a fresh set, then time unregistering all of it from every node at once until every peer has seen it.
+    const tag = round++;
+    const held: { node: Node; name: Name[] }[] = [];
+    await Promise.all(
+      nodes.map(async (node) => {
+        const pids = idlers(node, CONCURRENT_PER_NODE);
+        await Promise.all(pids.map((pid, n) => {
+          const name: Name[] = ['unreg', tag, node.name, n];
+          held.push({ node, name });
+          return globals(node).registerName(name, pid);
+        }));
+      }),
+    );
+    await Promise.all(nodes.map((node) => globals(node).sync()));
+    const remaining = new Map(nodes.map((node) => [node, held.length] as const));
+    const allGone = Promise.all(
+      nodes.map(
+        (node) =>
+          new Promise<void>((resolve) => {
+            const listener = (name: unknown): void => {
+              if (!Array.isArray(name) || name[0] !== 'unreg' || name[1] !== tag) return;
+              const left = remaining.get(node)! - 1;
+              remaining.set(node, left);
+              if (left === 0) {
+                globals(node).off('unregistered', listener);
+                resolve();
+              }
+            };
+            globals(node).on('unregistered', listener);
+          }),
+      ),
+    );
+    const ms = await timeIt(async () => {
+      await Promise.all(held.map(({ node, name }) => globals(node).unregisterName(name)));
+      await allGone;
+    });
+    return perSecond(held.length, ms);
+  }, { runs: 3, warmup: 0 });
+
+  const whereisName = names[0]!.name;
+  const whereis = await measure(() => {
+    const registry = globals(b);
+    let found = 0;
+    const start = process.hrtime.bigint();
+    for (let n = 0; n < LOOKUPS; n++) if (registry.whereisName(whereisName) !== undefined) found++;
+    const ms = Number(process.hrtime.bigint() - start) / 1e6;
+    if (found !== LOOKUPS) throw new Error('whereisName missed a registered name');
+    return microsPerOp(LOOKUPS, ms);
+  });
+
+  const death = await measure(async () => {
+    const tag = round++;
+    const pids = idlers(a, DEATHS);
+    for (let n = 0; n < DEATHS; n++) await globals(a).registerName(['death', tag, n], pids[n]!);
+    await globals(b).sync();
+    let total = 0;
+    for (let n = 0; n < DEATHS; n++) {
+      const name = canonicalName(['death', tag, n]);
+      const gone = new Promise<void>((resolve) => {
+        const listener = (seen: unknown): void => {
+          if (canonicalName(seen) !== name) return;
+          globals(b).off('unregistered', listener);
+          resolve();
+        };
+        globals(b).on('unregistered', listener);
+      });
+      total += await timeIt(async () => {
+        a.exit(pids[n]!, 'kill');
+        await gone;
+      });
+    }
+    return (total * 1000) / DEATHS;
+  }, { runs: 3 });
+
+  return { register, concurrent, unregister, whereis, death };
+}
+
+/** The floor for a lookup: a Map read under the same canonical key. */
+function mapLookup(): number {
+  const map = new Map<string, object>([[canonicalName(['conc', 0, 'r1', 0]), {}]]);
+  const start = process.hrtime.bigint();
+  let found = 0;
+  for (let n = 0; n < LOOKUPS; n++) if (map.get(canonicalName(['conc', 0, 'r1', 0])) !== undefined) found++;
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (found !== LOOKUPS) throw new Error('unreachable');
+  return microsPerOp(LOOKUPS, ms);
+}
+
+async function run(nodes: Node[]): Promise<Figures> {
+  try {
+    return await figures(nodes);
+  } finally {
+    for (const node of [...nodes].reverse()) await node.stop();
+  }
+}
+
+export const suite: Suite = {
+  name: 'registry',
+  description: 'the globals registry on 3 nodes, over RabbitMQ and in memory, against raw amqplib',
+  async run(): Promise<BenchResult[]> {
+    const broker = await startRabbitMQ();
+    try {
+      const url = broker.url;
+      const broadcast = await measure(() => rawBroadcastCollect(url, 3, SEQUENTIAL), { runs: 3 });
+      const requestReply = await measure(() => rawRequestReply(url, SEQUENTIAL), { runs: 3 });
+      const throughput = await measure(() => rawThroughput(url, 100_000), { runs: 3 });
+      const lookup = await measure(mapLookup);
+      const amqp = await run(await cluster(() => new AmqpTransport({ urls: url }), `bench-registry-${process.pid}`));
+      const memoryBroker = new MemoryBroker({ seed: 7 });
+      const memory = await run(await cluster(() => new MemoryTransport({ broker: memoryBroker }), `bench-registry-mem-${process.pid}`));
+      const rows = (label: string, figures: Figures, targets: boolean): BenchResult[] => [
+        result({
+          name: `register, sequential (${label})`,
+          unit: 'us/op',
+          better: 'lower',
+          value: figures.register,
+          baseline: { name: 'raw broadcast to 3 queues + 2 replies', value: broadcast },
+          ...(targets ? { target: { op: '<=' as const, value: broadcast.median * 1.3, source: '1.3x raw broadcast-and-collect' } } : {}),
+        }),
+        result({
+          name: `register, concurrent from 3 nodes (${label})`,
+          unit: 'ops/s',
+          better: 'higher',
+          value: figures.concurrent,
+          baseline: { name: 'raw amqplib 1 -> 1 msg/s', value: throughput },
+          ...(targets ? { target: { op: '>=' as const, value: 64_474, source: 'syn 3.4 (anchors.md)' } } : {}),
+        }),
+        result({
+          name: `unregister, concurrent from 3 nodes (${label})`,
+          unit: 'ops/s',
+          better: 'higher',
+          value: figures.unregister,
+          baseline: { name: 'raw amqplib 1 -> 1 msg/s', value: throughput },
+          ...(targets ? { target: { op: '>=' as const, value: 68_213, source: 'syn 3.4 (anchors.md)' } } : {}),
+        }),
+        result({
+          name: `whereisName (${label})`,
+          unit: 'us/op',
+          better: 'lower',
+          value: figures.whereis,
+          baseline: { name: 'Map.get(canonicalName(name))', value: lookup },
+          ...(targets ? { target: { op: '<=' as const, value: 0.2, source: 'issue #4' } } : {}),
+        }),
+        result({
+          name: `death -> gone on a peer (${label})`,
+          unit: 'us',
+          better: 'lower',
+          value: figures.death,
+          baseline: { name: 'raw amqplib request/reply', value: requestReply },
+          note: 'one-way release vs a full round trip',
+        }),
+      ];
+      return [...rows('RabbitMQ', amqp, true), ...rows('memory', memory, false)];
+    } finally {
+      await broker.stop();
+    }
+  },
+};

@@ -325,8 +325,8 @@ describe('envelope codec', () => {
     // 400 euro signs: 400 characters but 1200 bytes.
     assertDrop(small, rawFrame({ b: { t: { $pid: ['alpha', 'creA', 7] }, m: '€'.repeat(400) } }), 'oversized');
     assert.equal(small.decode(rawFrame({ b: { t: { $pid: ['alpha', 'creA', 7] }, m: '€'.repeat(250) } })).kind, 'msg');
-    assert.throws(() => small.encode('msg', { t: pidA, m: 'y'.repeat(2000) }), RangeError);
-    assert.throws(() => small.encode('msg', { t: pidA, m: '€'.repeat(400) }), RangeError);
+    assert.throws(() => small.encode('msg', { t: pidA, m: 'y'.repeat(2000) }), WireEncodeError);
+    assert.throws(() => small.encode('msg', { t: pidA, m: '€'.repeat(400) }), WireEncodeError);
   });
 
   it('signs with the cluster secret and drops unsigned, forged and tampered frames', () => {

@@ -1,6 +1,6 @@
 export { Node, type NodeEvents, type NodeOptions } from './node.js';
 export { Pid, Ref, isPid, isRef } from './pid.js';
-export { canonicalName, isName, type Name } from './name.js';
+export { canonicalName, nameKey, isName, type Name } from './name.js';
 export { via, isVia, describeDest, type Dest, type Via } from './dest.js';
 export {
   isCleanExit,

@@ -1,5 +1,5 @@
 import { BadArgError } from './errors.js';
-import { canonicalName, type Name } from './name.js';
+import { canonicalName, nameKey, type Name } from './name.js';
 import type { Node } from './node.js';
 import type { Pid } from './pid.js';
 import type { NameRegistry } from './registry.js';
@@ -43,7 +43,7 @@ export class LocalRegistry implements NameRegistry {
 
   /** The synchronous form of `registerName`: true for `yes`. */
   register(name: Name, pid: Pid): boolean {
-    const key = canonicalName(name);
+    const key = nameKey(name);
     const node = this.#requireNode();
     if (pid.node !== node.name || pid.creation !== node.creation) {
       throw new BadArgError(`LocalRegistry: cannot register ${pid.key}: it is not a process of node ${node.name}`);
@@ -72,7 +72,7 @@ export class LocalRegistry implements NameRegistry {
   }
 
   unregister(name: Name): void {
-    const key = canonicalName(name);
+    const key = nameKey(name);
     const entry = this.#entries.get(key);
     if (entry === undefined) return;
     this.#entries.delete(key);
@@ -86,7 +86,7 @@ export class LocalRegistry implements NameRegistry {
   }
 
   whereisName(name: Name): Pid | undefined {
-    return this.#entries.get(canonicalName(name))?.pid;
+    return this.#entries.get(nameKey(name))?.pid;
   }
 
   send(name: Name, message: unknown): Pid {

@@ -13,7 +13,25 @@ export type Name = string | number | boolean | null | readonly Name[] | { readon
 export function canonicalName(name: unknown): string {
   // Fast path: most names are strings, and this sits on the lookup hot path.
   if (typeof name === 'string') return JSON.stringify(name);
-  return encode(name, '$', new Set());
+  try {
+    return encode(name, 0);
+  } catch (error) {
+    if (error instanceof InvalidName) {
+      const path = `$${error.segments.reverse().join('')}`;
+      throw new TypeError(`invalid name: ${error.what(path.length > 120 ? `${path.slice(0, 117)}...` : path)}`);
+    }
+    throw error;
+  }
+}
+
+/**
+ * A Map key for a name: equal exactly when the names are, and cheap for the
+ * common string name (one concatenation: no other name's canonical encoding
+ * starts with a bare `"`). Registries key their tables on it; it is not an
+ * encoding to send anywhere (use `canonicalName` for that).
+ */
+export function nameKey(name: unknown): string {
+  return typeof name === 'string' ? `"${name}` : canonicalName(name);
 }
 
 /** True when `name` is a valid `Name`. */
@@ -26,39 +44,62 @@ export function isName(name: unknown): name is Name {
   }
 }
 
-function encode(value: unknown, path: string, ancestors: Set<object>): string {
+/** Deeper than this is taken for a cycle: no ancestor set to keep on the hot path. */
+const MAX_DEPTH = 100;
+
+/** Carries where an invalid part is while unwinding, so valid names build no path strings. */
+class InvalidName {
+  readonly segments: string[] = [];
+  constructor(readonly what: (path: string) => string) {}
+}
+
+function encode(value: unknown, depth: number): string {
   switch (typeof value) {
     case 'string':
     case 'boolean':
       return JSON.stringify(value);
     case 'number':
-      if (!Number.isFinite(value)) throw new TypeError(`invalid name: ${String(value)} at ${path} is not a finite number`);
+      if (!Number.isFinite(value)) throw new InvalidName((path) => `${String(value)} at ${path} is not a finite number`);
       return JSON.stringify(value);
     case 'object': {
       if (value === null) return 'null';
-      if (ancestors.has(value)) throw new TypeError(`invalid name: cycle at ${path}`);
-      ancestors.add(value);
-      try {
-        if (Array.isArray(value)) {
-          // Array.from visits holes too (as undefined, refused): `map` would skip them and yield `[,1]`.
-          return `[${Array.from(value, (item, index) => encode(item, `${path}[${index}]`, ancestors)).join(',')}]`;
+      if (depth >= MAX_DEPTH) throw new InvalidName((path) => `cycle (or nesting deeper than ${MAX_DEPTH}) at ${path}`);
+      if (Array.isArray(value)) {
+        // Indexing visits holes too (as undefined, refused): `map` would skip them and yield `[,1]`.
+        let out = '[';
+        for (let index = 0; index < value.length; index++) {
+          if (index > 0) out += ',';
+          try {
+            out += encode(value[index], depth + 1);
+          } catch (error) {
+            if (error instanceof InvalidName) error.segments.push(`[${index}]`);
+            throw error;
+          }
         }
-        const proto: unknown = Object.getPrototypeOf(value);
-        if (proto !== Object.prototype && proto !== null) {
-          const kind = (value as { constructor?: { name?: string } }).constructor?.name ?? 'unknown';
-          throw new TypeError(`invalid name: ${kind} instance at ${path} is not a plain object`);
-        }
-        if (Object.getOwnPropertySymbols(value).length > 0) {
-          throw new TypeError(`invalid name: symbol key at ${path}`);
-        }
-        const record = value as Record<string, unknown>;
-        const keys = Object.keys(record).sort();
-        return `{${keys.map((key) => `${JSON.stringify(key)}:${encode(record[key], `${path}.${key}`, ancestors)}`).join(',')}}`;
-      } finally {
-        ancestors.delete(value);
+        return `${out}]`;
       }
+      const proto: unknown = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) {
+        const kind = (value as { constructor?: { name?: string } }).constructor?.name ?? 'unknown';
+        throw new InvalidName((path) => `${kind} instance at ${path} is not a plain object`);
+      }
+      if (Object.getOwnPropertySymbols(value).length > 0) throw new InvalidName((path) => `symbol key at ${path}`);
+      const record = value as Record<string, unknown>;
+      const keys = Object.keys(record).sort();
+      let out = '{';
+      for (let index = 0; index < keys.length; index++) {
+        const key = keys[index]!;
+        if (index > 0) out += ',';
+        try {
+          out += `${JSON.stringify(key)}:${encode(record[key], depth + 1)}`;
+        } catch (error) {
+          if (error instanceof InvalidName) error.segments.push(`.${key}`);
+          throw error;
+        }
+      }
+      return `${out}}`;
     }
     default:
-      throw new TypeError(`invalid name: ${typeof value} at ${path} is not a JSON value`);
+      throw new InvalidName((path) => `${typeof value} at ${path} is not a JSON value`);
   }
 }

@@ -3,6 +3,7 @@ import {
   BadArgError,
   CallError,
   canonicalName,
+  nameKey,
   GenServer,
   Pid,
   Supervisor,
@@ -16,7 +17,8 @@ import type { Logger } from 'pino';
 import type { ConflictOutcome, ConflictPolicy } from './conflict.js';
 import { RegistryUnavailableError } from './errors.js';
 import { NameTable, type Answer } from './internal/name-table.js';
-import { MalformedMessage, parseMessage, type GlobalsMessage } from './internal/protocol.js';
+import { MalformedMessage, parseMessages, type GlobalsMessage } from './internal/protocol.js';
+import { PeerOutbox } from './internal/peer-outbox.js';
 import { RegistryServer, type ServerInfo, type ServerRequest } from './internal/registry-server.js';
 
 export interface GlobalsRegistryOptions {
@@ -94,13 +96,18 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
     this.#node = node;
     const logger = (this.#logger = node.logger.child({ registry: 'globals' }));
     const cluster = (this.#cluster = clusterOf(node));
+    const outbox = new PeerOutbox(
+      () => this.#channel,
+      () => cluster?.nodes() ?? [],
+      (error, message) => logger.error({ err: error, op: message.op }, 'a registry message could not be sent'),
+    );
     const table = new NameTable(
       {
         node,
         logger,
         members: () => cluster?.nodes() ?? [],
-        broadcast: (message) => this.#channel?.broadcast(message),
-        sendTo: (peer, message) => this.#channel?.send(peer, message) ?? false,
+        broadcast: (message) => outbox.broadcast(message),
+        sendTo: (peer, message) => outbox.send(peer, message),
         registered: (name, pid) => this.emit('registered', name, pid),
         unregistered: (name, pid, reason) => this.emit('unregistered', name, pid, reason),
         conflict: (outcome) => {
@@ -114,14 +121,14 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
     this.#table = table;
     if (cluster !== undefined) {
       this.#channel = cluster.channel(this.#options.channel, (from, raw) => {
-        let message: GlobalsMessage;
+        let messages: GlobalsMessage[];
         try {
-          message = parseMessage(raw);
+          messages = parseMessages(raw);
         } catch (error) {
           this.#dropped(from.node, error);
           return;
         }
-        this.#toServer({ type: '$globals', from: from.node, message });
+        for (const message of messages) this.#toServer({ type: '$globals', from: from.node, message });
       });
       const onUp = ({ node: peer }: { node: string }): void => {
         this.#toServer({ type: '$globals_nodeup', node: peer });
@@ -178,13 +185,13 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
   }
 
   async unregisterName(name: Name): Promise<void> {
-    const key = canonicalName(name);
+    const key = globalKey(name);
     this.#requireNode();
     this.#table!.unregister(key);
   }
 
   whereisName(name: Name): Pid | undefined {
-    return this.#table?.whereis(canonicalName(name));
+    return this.#table?.whereis(nameKey(name));
   }
 
   send(name: Name, message: unknown): Pid {
@@ -269,10 +276,15 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
  * would make the registry actor crash on encoding instead of being refused.
  */
 const MAX_NAME_DEPTH = 32;
+/** A name travels in every claim, commit and sync: keep it far below a frame (1 MiB by default). */
+const MAX_NAME_CHARS = 16 * 1024;
 
-/** `canonicalName`, plus the refusal of names too deeply nested to cross the wire. */
+/** `nameKey`, plus the refusal of names too deeply nested to cross the wire. */
 function globalKey(name: Name): string {
-  const key = canonicalName(name);
+  const key = nameKey(name);
+  if (key.length > MAX_NAME_CHARS) {
+    throw new TypeError(`invalid global name: ${key.length} characters encoded, more than ${MAX_NAME_CHARS}; it would not fit the frames it travels in`);
+  }
   if (typeof name === 'object' && name !== null && nestingOf(name, 1) > MAX_NAME_DEPTH) {
     throw new TypeError(`invalid global name: nested deeper than ${MAX_NAME_DEPTH} levels of arrays and objects; it could not cross the wire`);
   }

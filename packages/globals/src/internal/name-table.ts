@@ -1,4 +1,4 @@
-import { BadArgError, canonicalName, formatReason, type ExitReason, type Name, type Node, type Pid } from '@roster/core';
+import { BadArgError, nameKey, formatReason, type ExitReason, type Name, type Node, type Pid } from '@roster/core';
 import type { Logger } from 'pino';
 import { resolveConflict, type ConflictClaim, type ConflictOutcome, type ConflictPolicy, type NameConflictMessage } from '../conflict.js';
 import { compareEpochs, HybridLogicalClock, sameEpoch, type Epoch } from '../epoch.js';
@@ -191,14 +191,14 @@ export class NameTable {
         const epoch = fromWireEpoch(message.epoch);
         if (epoch.node !== from) return; // an owner commits only its own claims
         this.clock.observe(epoch);
-        return this.#addClaim(canonicalName(message.name), message.name, { owner: from, pid: message.pid, epoch });
+        return this.#addClaim(nameKey(message.name), message.name, { owner: from, pid: message.pid, epoch });
       }
       case 'release':
-        return this.#onRelease(from, canonicalName(message.name), fromWireEpoch(message.epoch), message.reason);
+        return this.#onRelease(from, nameKey(message.name), fromWireEpoch(message.epoch), message.reason);
       case 'sync':
         return this.#onSync(from, message);
       case 'whereis': {
-        const local = this.#local.get(canonicalName(message.name));
+        const local = this.#local.get(nameKey(message.name));
         this.host.sendTo(from, { op: 'where', qid: message.qid, pid: local?.claim.pid ?? null });
         return;
       }
@@ -277,7 +277,7 @@ export class NameTable {
   #onClaim(from: string, name: Name, pid: Pid, epoch: Epoch): void {
     if (epoch.node !== from) return;
     this.clock.observe(epoch);
-    const key = canonicalName(name);
+    const key = nameKey(name);
     const wireEpoch = toWireEpoch(epoch);
     if (this.#local.has(key)) {
       this.host.sendTo(from, { op: 'vote', name, epoch: wireEpoch, vote: 'no', holder: this.self });
@@ -299,7 +299,7 @@ export class NameTable {
   }
 
   #onVote(from: string, message: Extract<GlobalsMessage, { op: 'vote' }>): void {
-    const claim = this.#pending.get(canonicalName(message.name));
+    const claim = this.#pending.get(nameKey(message.name));
     if (claim === undefined || !sameEpoch(claim.epoch, fromWireEpoch(message.epoch))) return; // a vote on a claim already decided
     if (!claim.awaiting.delete(from)) return;
     if (message.vote === 'no') {
@@ -389,7 +389,7 @@ export class NameTable {
       const epoch = fromWireEpoch(claim.epoch);
       if (epoch.node !== from) continue;
       this.clock.observe(epoch);
-      listed.set(canonicalName(claim.name), { name: claim.name, pid: claim.pid, epoch });
+      listed.set(nameKey(claim.name), { name: claim.name, pid: claim.pid, epoch });
     }
     for (const key of [...(this.#byOwner.get(from) ?? [])]) {
       const record = this.records.get(key);

@@ -37,7 +37,25 @@ export const fromWireEpoch = (epoch: WireEpoch): Epoch => ({ wall: epoch[0], cou
 /** A message that failed validation: dropped, counted and logged by the registry. */
 export class MalformedMessage extends Error {}
 
-/** Validates an incoming registry message; throws `MalformedMessage` saying what is wrong. */
+/** Most messages a batch may carry. */
+const MAX_BATCH = 1024;
+
+/**
+ * Validates an incoming registry message, or a batch of them (`{ op: 'batch',
+ * messages }`); throws `MalformedMessage` saying what is wrong.
+ */
+export function parseMessages(raw: unknown): GlobalsMessage[] {
+  if (typeof raw === 'object' && raw !== null && (raw as { op?: unknown }).op === 'batch') {
+    const messages = (raw as { messages?: unknown }).messages;
+    if (!Array.isArray(messages) || messages.length === 0 || messages.length > MAX_BATCH) {
+      throw new MalformedMessage('batch: messages must be an array of 1 to 1024 messages');
+    }
+    return messages.map(parseMessage);
+  }
+  return [parseMessage(raw)];
+}
+
+/** Validates one registry message; throws `MalformedMessage` saying what is wrong. */
 export function parseMessage(raw: unknown): GlobalsMessage {
   if (typeof raw !== 'object' || raw === null) throw new MalformedMessage('not an object');
   const message = raw as Record<string, unknown>;

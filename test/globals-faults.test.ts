@@ -225,6 +225,44 @@ describe('conflicts after a partition {a} | {b, c} heals', () => {
     }
   });
 
+  test('anti-entropy alone converges: after the heal every node agrees without anyone calling sync()', async () => {
+    const world = await startWorld('keep-oldest');
+    try {
+      const pa = await world.spawn('a');
+      const pb = await world.spawn('b');
+      const pc = await world.spawn('c');
+      // Before: a holds two names, c one; everyone knows.
+      assert.equal(await world.registry('a').registerName('kept-a', pa.pid), 'yes');
+      assert.equal(await world.registry('a').registerName('dropped-a', pa.pid), 'yes');
+      assert.equal(await world.registry('c').registerName('kept-c', pc.pid), 'yes');
+      await world.syncAll();
+      await partition(world, ['a']);
+      // During: a drops a name and takes a new one; b and c take one and fight a over another.
+      await world.registry('a').unregisterName('dropped-a');
+      assert.equal(await world.registry('a').registerName('new-a', pa.pid), 'yes');
+      assert.equal(await world.registry('a').registerName('both', pa.pid), 'yes');
+      await delay(5);
+      assert.equal(await world.registry('b').registerName('new-b', pb.pid), 'yes');
+      assert.equal(await world.registry('b').registerName('both', pb.pid), 'yes');
+      const lostB = within(pb.down, 5000, "the younger 'both' to lose");
+      world.broker.heal();
+      await world.waitForMembership(5000);
+      await lostB;
+      await within(world.broker.idle(), 5000, 'the broker to drain');
+      const names = ['kept-a', 'dropped-a', 'kept-c', 'new-a', 'both', 'new-b'];
+      const agreed = world.checkAgreement(names, 'after the heal, without sync');
+      assert.ok(agreed.get(canonicalName('kept-a'))?.equals(pa.pid));
+      assert.equal(agreed.get(canonicalName('dropped-a')), undefined);
+      assert.ok(agreed.get(canonicalName('kept-c'))?.equals(pc.pid));
+      assert.ok(agreed.get(canonicalName('new-a'))?.equals(pa.pid));
+      assert.ok(agreed.get(canonicalName('both'))?.equals(pa.pid));
+      // keep-oldest killed b's probe, and with it its other name.
+      assert.equal(agreed.get(canonicalName('new-b')), undefined);
+    } finally {
+      await world.stop();
+    }
+  });
+
   test('a user resolver: its pick (here the younger claim) keeps the name, the other is told', async () => {
     const { world, pa, pb } = await splitBrain((_name, _older, younger) => younger.pid);
     try {
@@ -413,7 +451,7 @@ type FaultStep =
   | { readonly k: 'partition'; readonly mask: number; readonly wait: boolean }
   | { readonly k: 'heal'; readonly wait: boolean }
   /** A split brain: partition, wait until both sides see it, run batches on both sides, heal. */
-  | { readonly k: 'episode'; readonly mask: number; readonly batches: readonly (readonly Command[])[] }
+  | { readonly k: 'episode'; readonly mask: number; readonly three: boolean; readonly batches: readonly (readonly Command[])[] }
   | { readonly k: 'crash'; readonly node: number }
   | { readonly k: 'restart'; readonly node: number }
   | { readonly k: 'disconnect'; readonly node: number }
@@ -441,6 +479,8 @@ const stepArb: fc.Arbitrary<FaultStep> = fc.oneof(
     arbitrary: fc.record({
       k: fc.constant('episode' as const),
       mask: fc.integer({ min: 1, max: 6 }),
+      // Or every node on its own: three claims of one name meet at the heal.
+      three: fc.integer({ min: 0, max: 2 }).map((n) => n === 0),
       batches: fc.array(batchArb, { minLength: 1, maxLength: 3 }),
     }),
   },
@@ -553,11 +593,16 @@ async function runStep(world: World, pools: Pools, ledger: Ledger, disconnected:
       return;
     }
     case 'episode': {
-      const side = NODES.filter((_, index) => (step.mask & (1 << index)) !== 0);
-      const rest = NODES.filter((name) => !side.includes(name));
       broker.heal();
-      broker.partition(side, rest);
-      await waitSplit(world, side, rest);
+      if (step.three) {
+        for (const [x, y] of [['a', 'b'], ['a', 'c'], ['b', 'c']] as const) broker.partition([x], [y]);
+        await Promise.all([['a', 'b'], ['a', 'c'], ['b', 'c']].map(([x, y]) => waitSplit(world, [x!], [y!])));
+      } else {
+        const side = NODES.filter((_, index) => (step.mask & (1 << index)) !== 0);
+        const rest = NODES.filter((name) => !side.includes(name));
+        broker.partition(side, rest);
+        await waitSplit(world, side, rest);
+      }
       for (const commands of step.batches) await faultyBatch(world, pools, ledger, commands);
       broker.heal();
       return;

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { BadArgError, canonicalName, isDownMessage, via, type ExitReason, type Name, type Node, type Pid } from '@roster/core';
-import { clusterOf, type MemoryBroker } from '@roster/cluster';
+import type { MemoryBroker } from '@roster/cluster';
 import { GlobalsRegistry, RegistryUnavailableError, type ConflictOutcome, type ConflictPolicy } from '@roster/globals';
 import type { AmqpTransportOptions } from '@roster/amqp';
 import { startCluster, type ClusterHarness } from '@roster/testkit';
@@ -142,6 +142,8 @@ export class World {
   readonly crashed = new Set<string>();
   /** A logical clock of test actions, to order registrations, unregistrations and conflicts. */
   seq = 0;
+  /** nodeup / nodedown events seen by any node so far. */
+  membershipEvents = 0;
 
   private constructor(
     readonly harness: ClusterHarness,
@@ -149,7 +151,6 @@ export class World {
   ) {}
 
   static async start(options: WorldOptions): Promise<World> {
-    let world: World | undefined;
     const pending = new Map<string, GlobalsRegistry>();
     const harness = await startCluster({
       nodes: options.nodes,
@@ -166,7 +167,7 @@ export class World {
         return { globals: registry };
       },
     });
-    world = new World(harness, options);
+    const world = new World(harness, options);
     for (const node of harness.nodes) world.#adopt(node, pending.get(node.name)!);
     await harness.waitForMembership();
     return world;
@@ -186,9 +187,6 @@ export class World {
     node.on('nodeup', () => this.membershipEvents++);
     node.on('nodedown', () => this.membershipEvents++);
   }
-
-  /** nodeup / nodedown events seen by any node so far. */
-  membershipEvents = 0;
 
   get names(): string[] {
     return [...this.#nodes.keys()];
@@ -368,10 +366,6 @@ export class World {
   /** Stops every node; idempotent. */
   async stop(): Promise<void> {
     await this.harness.stopAll();
-  }
-
-  isMember(from: string, peer: string): boolean {
-    return clusterOf(this.node(from))?.isMember(peer) ?? false;
   }
 }
 
@@ -619,6 +613,8 @@ export interface Ledger {
 export async function runBatch(world: World, pools: Pools, ledger: Ledger, batch: readonly Command[], context: string): Promise<void> {
   const before = world.checkAgreement(NAMES, `${context} (before)`);
   const results: { command: Command; outcome?: RegisterOutcome; pid?: Pid }[] = [];
+  /** Pids the batch killed (taken when the kill is issued: a respawn in the same batch refills the slot). */
+  const killedPids = new Set<string>();
   // Everything is issued in this one synchronous loop: the batch races.
   const running = batch.map(async (command) => {
     switch (command.k) {
@@ -633,6 +629,7 @@ export async function runBatch(world: World, pools: Pools, ledger: Ledger, batch
         return;
       case 'kill': {
         const probe = slotOf(pools, command.owner, command.slot);
+        killedPids.add(probe.pid.key);
         if (world.isAlive(probe.pid)) await world.kill(probe.pid);
         return;
       }
@@ -661,9 +658,6 @@ export async function runBatch(world: World, pools: Pools, ledger: Ledger, batch
   await world.syncAll();
   const agreed = world.checkAgreement(NAMES, context);
 
-  const killedPids = new Set(
-    batch.filter((c): c is Extract<Command, { k: 'kill' }> => c.k === 'kill').map((c) => slotOf(pools, c.owner, c.slot).pid.key),
-  );
   for (const [index, name] of NAMES.entries()) {
     const key = canonicalName(name);
     const registrations = results.filter((r) => r.command.k === 'register' && r.command.name === index);

@@ -39,6 +39,13 @@ export const stop = <S = undefined>(reason: ExitReason, state?: S): Stop<S> => n
 export const stopAndReply = <S>(reason: ExitReason, value: unknown, state: S): Stop<S> =>
   new Stop(reason, state, { value });
 
+// Callback results are built per message: settle their object layout from
+// complete instances before real use (see settleLayouts in internal/runtime.ts).
+{
+  const keep: unknown[] = [];
+  for (let index = 0; index < 8; index++) keep.push(new Reply(undefined, undefined), new NoReply(undefined), new Stop('normal', undefined));
+}
+
 type Maybe<T> = T | Promise<T>;
 export type CallResult<S> = Reply<S> | NoReply<S> | Stop<S>;
 export type CastResult<S> = NoReply<S> | Stop<S>;

@@ -128,8 +128,12 @@ const DEFAULT_START_TIMEOUT_MS = 60_000;
  * - RabbitMQ missing: installed with apt-get when running as root on
  *   Debian/Ubuntu; otherwise the error says how to install it or to set `AMQP_URL`.
  *
- * Measured on a 2-vCPU container with RabbitMQ 3.10 / Erlang 25: about 4-6 s
- * to a first boot with `slimPlugins` (the default), 5-8 s without.
+ * Measured on a 2-vCPU container with RabbitMQ 3.10 / Erlang 25: 3.8-6 s to
+ * accept connections with `slimPlugins` (the default; up to ~11 s while the
+ * machine is busy with other test runs), about 6.2 s without; `resume()`
+ * takes about as long as a first start, `pause()` ~30 ms (SIGKILL) or ~1.1 s
+ * (graceful), `stop()` ~20-40 ms. Boot is CPU-bound (BEAM loads and JITs
+ * every module it scans), so little else helps.
  */
 export async function startRabbitMQ(options: StartRabbitMQOptions = {}): Promise<RabbitMQ> {
   const env = options.env ?? process.env;

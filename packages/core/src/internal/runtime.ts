@@ -338,7 +338,8 @@ export class Runtime implements DistributionHost {
       return Promise.reject(error);
     }
     if (target === undefined) return Promise.reject(new CallError('noproc', describeDest(dest)));
-    const port = new ReplyPort(this, target, dest);
+    const port = new ReplyPort(this, target, dest, this.nextPid(), this.makeRef());
+    port.open();
     if (timeout !== Infinity) this.deadlines.add(timeout, port);
     return port;
   }
@@ -466,10 +467,7 @@ export class Runtime implements DistributionHost {
  * node), monitoring the callee so its death ends the call at once.
  */
 class ReplyPort implements Endpoint, Expirable, Watch {
-  readonly pid: Pid;
   readonly promise: Promise<unknown>;
-  /** The ref of the port's monitor on its target; the port is its own watch record. */
-  readonly ref: Ref;
   deadline = 0;
   settled = false;
   #resolve!: (value: unknown) => void;
@@ -479,16 +477,22 @@ class ReplyPort implements Endpoint, Expirable, Watch {
     readonly runtime: Runtime,
     readonly target: Pid,
     readonly dest: Dest,
+    readonly pid: Pid,
+    /** The ref of the port's monitor on its target; the port is its own watch record. */
+    readonly ref: Ref,
   ) {
-    this.pid = runtime.nextPid();
     this.promise = new Promise((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
-    this.ref = runtime.makeRef();
+  }
+
+  /** Enters the process table and monitors the target (a dead one fails the port at once). */
+  open(): void {
+    const runtime = this.runtime;
     runtime.table.set(this.pid.id, this);
-    if (!runtime.watchFor(target, this)) {
-      this.#fail(runtime.isLocal(target) ? 'noproc' : 'noconnection');
+    if (!runtime.watchFor(this.target, this)) {
+      this.#fail(runtime.isLocal(this.target) ? 'noproc' : 'noconnection');
     }
   }
 
@@ -548,3 +552,34 @@ class ReplyPort implements Endpoint, Expirable, Watch {
     this.runtime.removeWatcher(this.target, this.ref, this.pid);
   }
 }
+
+/**
+ * V8 fixes how much room a class's objects get for their fields once, at the
+ * class's 7th construction ("in-object slack tracking"), from the instances
+ * reachable at that moment. When none is (every earlier one died and a full
+ * GC cleared their layouts: a burst of processes that all exited, say), the
+ * class is left with no in-object room: every field then lives in a separate,
+ * repeatedly regrown array, and a class with more than a dozen private fields
+ * (Proc) falls back to dictionary mode, several times slower to build and to
+ * use. Seen in the benchmarks: spawn + exit dropped from ~600k/s to ~80k/s
+ * after a run of floods. Building a few of each hot class here, all alive at
+ * once, settles their layouts from complete objects before any real use.
+ */
+function settleLayouts(): void {
+  const keep: unknown[] = [];
+  const pid = new Pid('', '', 0);
+  const ref = new Ref('', '', 0);
+  for (let index = 0; index < 8; index++) {
+    const proc = new Proc(undefined as unknown as Runtime, pid);
+    proc.mailbox.push(undefined); // and a mailbox chunk
+    keep.push(
+      proc,
+      new Pid('', '', index),
+      new Ref('', '', index),
+      new ReplyPort(undefined as unknown as Runtime, pid, pid, pid, ref),
+      new TablePage(),
+    );
+  }
+}
+
+settleLayouts();

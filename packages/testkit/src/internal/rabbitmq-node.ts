@@ -30,9 +30,10 @@ const SCRUBBED = new Set(['ERL_LIBS', 'ERL_FLAGS', 'ERL_AFLAGS', 'ERL_ZFLAGS', '
  * only this process holds, then kills the broker's process group (read from
  * `broker.pgid`) and removes the node's directory.
  */
+// (No "--" after the signal: the kill builtin of dash rejects it.)
 const WATCHDOG_SCRIPT = `cat >/dev/null 2>&1
 p=$(cat "$1/broker.pgid" 2>/dev/null)
-[ -n "$p" ] && kill -KILL -- "-$p" 2>/dev/null
+[ -n "$p" ] && kill -KILL "-$p" 2>/dev/null
 rm -rf "$1"`;
 
 /** Live nodes, killed by the exit and signal hooks. */
@@ -50,12 +51,12 @@ function track(node: PrivateNode): void {
   process.on('exit', onExit);
   for (const signal of EXIT_SIGNALS) {
     const handler = (): void => {
+      // Alone on this signal: keep its default behaviour (die by it) instead of swallowing it.
+      // (Counted first: destroying the last node removes this very handler.)
+      const alone = process.listenerCount(signal) === 1;
       for (const each of [...live]) each.destroySync();
-      // Alone on this signal: keep the default behaviour (die by it) instead of swallowing it.
-      if (process.listenerCount(signal) === 1) {
-        untrackAll();
-        process.kill(process.pid, signal);
-      }
+      untrackAll();
+      if (alone) process.kill(process.pid, signal);
     };
     signalHandlers.set(signal, handler);
     process.on(signal, handler);

@@ -63,31 +63,9 @@ export interface Carrier {
 
 // ---- helpers ----------------------------------------------------------------------------
 
-export function within<T>(promise: Promise<T>, what: string, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
-}
+import { deferred, within } from '@roster/testkit';
 
-export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+export { within, deferred };
 
 /** A process that runs `setup`, then collects every message it receives; `next(match)` takes one (bounded). */
 export interface Probe {

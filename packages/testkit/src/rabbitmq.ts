@@ -16,7 +16,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { runControl, serveControl, type ControlServer } from './internal/rabbitmq-control.js';
 import { installRabbitMQ, locateRabbitMQ } from './internal/rabbitmq-install.js';
 import { PrivateNode, type BrokerLogLevel } from './internal/rabbitmq-node.js';
-import { probeAmqp, redactUrlForLog } from './internal/rabbitmq-probe.js';
+import { redactUrl } from '@roster/amqp';
+import { probeAmqp } from './internal/rabbitmq-probe.js';
 
 export type { BrokerLogLevel } from './internal/rabbitmq-node.js';
 
@@ -287,7 +288,7 @@ class ExternalRabbitMQ implements RabbitMQ {
   #control(action: string): string {
     if (this.#ctl !== undefined) return this.#ctl;
     throw new Error(
-      `RabbitMQ.${action}: AMQP_URL points at an external broker (${redactUrlForLog(this.url)}) that this process cannot stop or start. ` +
+      `RabbitMQ.${action}: AMQP_URL points at an external broker (${redactUrl(this.url)}) that this process cannot stop or start. ` +
         'Pausing needs a private broker (unset AMQP_URL, or pass { forcePrivate: true }) or a control endpoint in ROSTER_RABBITMQ_CTL ' +
         '(scripts/run-tests.mjs exports one for the broker it starts).',
     );
@@ -336,7 +337,7 @@ class ExternalRabbitMQ implements RabbitMQ {
     let delay = 50;
     while ((await probeAmqp(target, 1000)) !== 'ready') {
       if (performance.now() > deadline) {
-        throw new Error(`RabbitMQ.resume: ${redactUrlForLog(this.url)} did not accept AMQP connections within ${this.#timeoutMs} ms`);
+        throw new Error(`RabbitMQ.resume: ${redactUrl(this.url)} did not accept AMQP connections within ${this.#timeoutMs} ms`);
       }
       await sleep(delay);
       delay = Math.min(250, Math.round(delay * 1.5));

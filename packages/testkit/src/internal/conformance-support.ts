@@ -25,39 +25,9 @@ import {
   type Ref,
 } from '@roster/core';
 
-/** Rejects if `promise` has not settled within `ms`, naming `what`; the timer never keeps the process alive. */
-export function within<T>(promise: Promise<T>, what: string, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    timer.unref();
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
-}
+import { deferred, within } from '../waiting.js';
 
-export interface Deferred<T> {
-  readonly promise: Promise<T>;
-  resolve(value: T): void;
-  reject(error: unknown): void;
-}
-
-export function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+export { within, deferred, type Deferred } from '../waiting.js';
 
 /** `canonicalName` for display and set comparisons; `<invalid>` when it throws. */
 export function nameKey(name: unknown): string {

@@ -84,15 +84,3 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-/** Hides the user info (and secret-looking query parameters) of a URL, for logs and errors; same rules as `redactUrl` of @roster/amqp. */
-export function redactUrlForLog(url: string): string {
-  let out = String(url);
-  const schemeEnd = out.indexOf('://');
-  if (schemeEnd >= 0) {
-    const queryStart = out.slice(schemeEnd + 3).search(/[?#]/);
-    const beforeQuery = queryStart >= 0 ? out.slice(0, schemeEnd + 3 + queryStart) : out;
-    const at = beforeQuery.lastIndexOf('@');
-    if (at > schemeEnd) out = `${out.slice(0, schemeEnd + 3)}***@${out.slice(at + 1)}`;
-  }
-  return out.replace(/([?&][^=&#]*(?:password|passwd|pass|pwd|secret|token|key)[^=&#]*=)[^&#]*/gi, '$1***');
-}

@@ -9,7 +9,8 @@
  *   send process -> 1  the same with the sender a process (a nact actor; nact
  *                      on a quarter of the batch, see NACT_FROM_ACTOR_COUNT).
  *   call round trip    sequential `node.call(pid, n)` answered by handleCall
- *                      with `reply(n, state)`; nact: sequential `query` to an
+ *                      with `reply(n, state)`, and the same from inside a
+ *                      process (`self.call`); nact: sequential `query` to an
  *                      actor that dispatches `n` back to the temporary sender.
  *   spawn + exit       processes whose body returns at once (each runs and
  *                      exits `normal`), in waves of 1k (spawned in a loop,
@@ -17,8 +18,11 @@
  *                      50k; nact: spawn an actor and stop it, timed until
  *                      every `afterStop` has run, in the same waves.
  *
- * Targets are Erlang/OTP 25's figures on the reference machine
- * (/work/shared/reference/anchors.md).
+ * Every run starts after a full garbage collection (see `settle`), on a cold
+ * heap: a send run's 1M-message backlog is paid in full by the collector
+ * (scavenges and a mark-compact of ~40 MB), as it would be by any runtime on
+ * a single V8 heap. Targets are Erlang/OTP 25's figures on the reference
+ * machine (/work/shared/reference/anchors.md). The whole suite takes ~40 s.
  */
 import { dispatch, query, spawn as nactSpawn, start as nactStart, stop as nactStop, type Ref as NactRef } from 'nact';
 import { GenServer, Node, noreply, reply, type Pid } from '@roster/core';

@@ -242,6 +242,18 @@ class ServerLoop<S> {
     } catch (error) {
       return this.crashed(error);
     }
+    // The common answers first, without the thenable check (as `apply` would do them).
+    if (result instanceof NoReply) {
+      if (proc.alive) this.state = result.state as S;
+      return undefined;
+    }
+    if (result instanceof Reply && from !== undefined) {
+      if (proc.alive) {
+        this.state = result.state as S;
+        proc.runtime.reply(proc.pid, from.replyTo, result.value);
+      }
+      return undefined;
+    }
     if (isThenable(result)) {
       return result.then(
         (settled) => this.apply(settled, from),

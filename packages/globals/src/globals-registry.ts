@@ -28,6 +28,12 @@ export interface GlobalsRegistryOptions {
   readonly registerTimeout?: number;
   /** The cluster channel the registry speaks on; registries of one cluster must agree. Default `globals`. */
   readonly channel?: string;
+  /**
+   * Milliseconds between rounds of anti-entropy, in which every node sends
+   * every member what it owns, repairing lost commits and releases without a
+   * membership change. Default 30 000; 0 turns it off (it still runs on every nodeup).
+   */
+  readonly antiEntropyInterval?: number;
 }
 
 export interface GlobalsEvents {
@@ -88,7 +94,9 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
     ) {
       throw new TypeError('GlobalsRegistry: conflictPolicy must be keep-oldest, notify-loser, notify-all or a function');
     }
-    this.#options = { registerTimeout, conflictPolicy, channel: options.channel ?? 'globals' };
+    const antiEntropyInterval = options.antiEntropyInterval ?? 30_000;
+    if (!(antiEntropyInterval >= 0)) throw new TypeError('GlobalsRegistry: antiEntropyInterval must be a number of ms >= 0');
+    this.#options = { registerTimeout, conflictPolicy, channel: options.channel ?? 'globals', antiEntropyInterval };
   }
 
   async attach(node: Node): Promise<void> {
@@ -160,6 +168,11 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
         },
       ],
     });
+    if (cluster !== undefined && this.#options.antiEntropyInterval > 0) {
+      const timer = setInterval(() => this.#toServer({ type: '$globals_tick' }), this.#options.antiEntropyInterval);
+      timer.unref();
+      this.#listeners.push(() => clearInterval(timer));
+    }
     // Peers that were already up before we installed: learn what they own.
     for (const peer of cluster?.nodes() ?? []) this.#toServer({ type: '$globals_nodeup', node: peer });
   }
@@ -218,9 +231,14 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
     return answer;
   }
 
-  /** Resolves once every current member has sent this node what it owns (`global:sync/0`). */
+  /**
+   * Resolves once every current member has sent this node what it owns
+   * (`global:sync/0`); rejects with `RegistryUnavailableError` when a member
+   * stays silent past `registerTimeout`.
+   */
   async sync(): Promise<void> {
-    await this.#call({ op: 'sync' });
+    const answer = await this.#call<'ok' | Error>({ op: 'sync', timeout: this.#options.registerTimeout });
+    if (answer instanceof Error) throw answer;
   }
 
   /** This node and the live members it agrees with. */

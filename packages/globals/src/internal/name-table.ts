@@ -68,7 +68,7 @@ export class NameTable {
   readonly #local = new Map<string, { claim: Claim; cancel: () => void }>();
   /** Names each remote owner holds, so a nodedown is O(its names). */
   readonly #byOwner = new Map<string, Set<string>>();
-  readonly #syncs = new Map<number, { awaiting: Set<string>; done: () => void }>();
+  readonly #syncs = new Map<number, { awaiting: Set<string>; timer: NodeJS.Timeout; done: (error?: Error) => void }>();
   /** Parts of a sync still arriving, by sender (they come in order: FIFO per pair). */
   readonly #syncParts = new Map<string, WireClaim[]>();
   readonly #queries = new Map<number, { awaiting: Set<string>; timer: NodeJS.Timeout; done: (pid: Pid | undefined | Error) => void }>();
@@ -147,15 +147,36 @@ export class NameTable {
   }
 
   /** Resolves once every current member has sent its claims (`global:sync/0`). */
-  sync(done: () => void): void {
+  sync(timeoutMs: number, done: (error?: Error) => void): void {
     const members = this.host.members();
     if (members.length === 0) {
       done();
       return;
     }
     const sid = this.#nextId++;
-    this.#syncs.set(sid, { awaiting: new Set(members), done });
+    const awaiting = new Set(members);
+    const timer = setTimeout(
+      () => this.#endSync(sid, new RegistryUnavailableError(`sync: no answer from ${[...awaiting].join(', ')} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    this.#syncs.set(sid, { awaiting, timer, done });
     for (const member of members) this.#sendSync(member, true, sid);
+  }
+
+  /**
+   * Periodic anti-entropy: every member is sent what this node owns, so a
+   * lost commit or release is repaired even when no membership changes.
+   */
+  antiEntropy(): void {
+    for (const member of this.host.members()) this.#sendSync(member, false, 0);
+  }
+
+  #endSync(sid: number, error?: Error): void {
+    const sync = this.#syncs.get(sid);
+    if (sync === undefined) return;
+    this.#syncs.delete(sid);
+    clearTimeout(sync.timer);
+    sync.done(error);
   }
 
   /** Asks the owner (or, when none is known, every member) who holds `key`. */
@@ -239,12 +260,9 @@ export class NameTable {
       if (claim.awaiting.delete(node)) claim.departed.add(node);
       this.#checkVotes(claim);
     }
-    for (const [sid, sync] of this.#syncs) {
+    for (const [sid, sync] of [...this.#syncs]) {
       sync.awaiting.delete(node);
-      if (sync.awaiting.size === 0) {
-        this.#syncs.delete(sid);
-        sync.done();
-      }
+      if (sync.awaiting.size === 0) this.#endSync(sid);
     }
     for (const [qid, query] of this.#queries) {
       if (query.awaiting.delete(node) && query.awaiting.size === 0) this.#answerQuery(qid, undefined);
@@ -407,10 +425,7 @@ export class NameTable {
       this.#sendSync(from, false, message.sid);
     } else if (message.sid !== 0) {
       const sync = this.#syncs.get(message.sid);
-      if (sync !== undefined && sync.awaiting.delete(from) && sync.awaiting.size === 0) {
-        this.#syncs.delete(message.sid);
-        sync.done();
-      }
+      if (sync !== undefined && sync.awaiting.delete(from) && sync.awaiting.size === 0) this.#endSync(message.sid);
     }
   }
 

@@ -5,11 +5,12 @@ import type { GlobalsMessage } from './protocol.js';
 export type ServerRequest =
   | { readonly op: 'register'; readonly key: string; readonly name: Name; readonly pid: Pid; readonly timeout: number }
   | { readonly op: 'whereisConsistent'; readonly key: string; readonly name: Name; readonly timeout: number }
-  | { readonly op: 'sync' };
+  | { readonly op: 'sync'; readonly timeout: number };
 
 export type ServerInfo =
   | { readonly type: '$globals'; readonly from: string; readonly message: GlobalsMessage }
-  | { readonly type: '$globals_nodeup' | '$globals_nodedown'; readonly node: string };
+  | { readonly type: '$globals_nodeup' | '$globals_nodedown'; readonly node: string }
+  | { readonly type: '$globals_tick' };
 
 export interface ServerArgs {
   readonly table: NameTable;
@@ -29,7 +30,7 @@ export const RegistryServer: GenServer<ServerArgs, ServerArgs, ServerRequest> = 
     serverStarts.add(args.table);
     if (restarted) args.table.reset();
     args.started(self.pid, restarted);
-    if (restarted) args.table.sync(() => {});
+    if (restarted) args.table.antiEntropy();
     return args;
   },
 
@@ -43,7 +44,7 @@ export const RegistryServer: GenServer<ServerArgs, ServerArgs, ServerRequest> = 
         state.table.whereisConsistent(request.key, request.name, request.timeout, answer);
         break;
       case 'sync':
-        state.table.sync(() => answer('ok'));
+        state.table.sync(request.timeout, (error) => answer(error ?? 'ok'));
         break;
     }
     return noreply(state);
@@ -60,6 +61,9 @@ export const RegistryServer: GenServer<ServerArgs, ServerArgs, ServerRequest> = 
         break;
       case '$globals_nodedown':
         state.table.onNodeDown(info.node);
+        break;
+      case '$globals_tick':
+        state.table.antiEntropy();
         break;
     }
     return noreply(state);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs the test suite with one RabbitMQ shared by every test file.
 //
-//   node scripts/run-tests.mjs                          every packages/*/test/**/*.test.ts and test/**/*.test.ts
+//   node --conditions=development scripts/run-tests.mjs                          every packages/*/test/**/*.test.ts and test/**/*.test.ts
 //   node scripts/run-tests.mjs packages/amqp/test/x.test.ts [more files or directories]
 //
 // - With AMQP_URL set, that broker is used and nothing is started.

@@ -89,6 +89,20 @@ export interface RegistryConformanceOptions {
   readonly waitMs?: number;
   /** The bound of each test as a whole. Default 60 000 ms. */
   readonly testTimeoutMs?: number;
+  /**
+   * What the backend offers beyond the required contract, declared up front
+   * so that tests of what it lacks are not registered at all (rather than
+   * skipped); setup checks the declaration against the registry. Default:
+   * everything (several nodes, `whereisNameConsistent`, `members`).
+   */
+  readonly capabilities?: ConformanceCapabilities;
+}
+
+export interface ConformanceCapabilities {
+  /** The registry spans several nodes (the cluster's `multiNode`). */
+  readonly multiNode?: boolean;
+  readonly whereisNameConsistent?: boolean;
+  readonly members?: boolean;
 }
 
 /**
@@ -188,12 +202,21 @@ export function registryConformance(options: RegistryConformanceOptions): void {
     return suite;
   };
   /** A test with a scope that cleans up what it started, whether it passed or not. */
-  const check = (title: string, body: (s: Scope, t: TestContext) => Promise<void>, needs?: 'multi'): void => {
+  const offers = { multiNode: true, whereisNameConsistent: true, members: true, ...options.capabilities };
+  const check = (
+    title: string,
+    body: (s: Scope, t: TestContext) => Promise<void>,
+    needs?: 'multi' | 'whereisNameConsistent' | 'members',
+  ): void => {
+    // A test of a capability the backend does not declare is not part of its suite.
+    if (needs === 'multi' && !offers.multiNode) return;
+    if (needs !== undefined && needs !== 'multi' && !offers[needs]) return;
     test(title, { timeout: testTimeout }, async (t) => {
       const s = current();
-      if (needs === 'multi' && !s.multi) {
-        t.skip('needs a registry that spans 2+ nodes');
-        return;
+      if (needs === 'multi' && !s.multi) throw new Error('capabilities.multiNode is declared, but the cluster is not multi-node');
+      if (needs === 'whereisNameConsistent' || needs === 'members') {
+        const missing = s.nodes.find((node) => typeof s.reg(node)[needs] !== 'function');
+        if (missing !== undefined) throw new Error(`capabilities.${needs} is declared, but the registry on ${missing.name} has no ${needs}()`);
       }
       const scope = new Scope(s);
       let failed = true;
@@ -758,11 +781,7 @@ export function registryConformance(options: RegistryConformanceOptions): void {
 
     // ---- optional capabilities ------------------------------------------------------------
 
-    check('whereisNameConsistent (when present) answers the holder from every node, and undefined once it is gone', async (s, t) => {
-      if (!s.nodes.every((node) => typeof s.reg(node).whereisNameConsistent === 'function')) {
-        t.skip('the registry has no whereisNameConsistent');
-        return;
-      }
+    check('whereisNameConsistent answers the holder from every node, and undefined once it is gone', async (s) => {
       const consistent = (node: Node, name: Name): Promise<Pid | undefined> =>
         within(s.reg(node).whereisNameConsistent!(name), `whereisNameConsistent on ${node.name}`, s.waitMs);
       for (const host of s.nodes) {
@@ -778,16 +797,12 @@ export function registryConformance(options: RegistryConformanceOptions): void {
         await seen;
         for (const node of s.nodes) assert.strictEqual(await consistent(node, name), undefined, `${node.name}: gone, without waiting for settle`);
       }
-    });
+    }, 'whereisNameConsistent');
 
-    check('members (when present) lists every node, on every node', async (s, t) => {
-      if (!s.nodes.every((node) => typeof s.reg(node).members === 'function')) {
-        t.skip('the registry has no members()');
-        return;
-      }
+    check('members lists every node, on every node', async (s) => {
       const all = new Set(s.nodes.map((node) => node.name));
       for (const node of s.nodes) assert.deepStrictEqual(new Set(s.reg(node).members!()), all, `${node.name}: members()`);
-    });
+    }, 'members');
 
     check("a node that stops takes its processes' names with it, on every other node", async (s) => {
       const leaving = s.nodes[s.nodes.length - 1]!;

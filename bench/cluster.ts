@@ -10,7 +10,7 @@ import { MemoryBroker, MemoryTransport, type Transport } from '@roster/cluster';
 import { AmqpTransport } from '@roster/amqp';
 import { startRabbitMQ } from '@roster/testkit';
 import { rawRequestReply, rawThroughput } from './amqp-baseline.js';
-import { measure, microsPerOp, perSecond, result, timeIt, type BenchResult, type Suite } from './report.js';
+import { measure, measureInterleaved, microsPerOp, perSecond, result, timeIt, type BenchResult, type Measurement, type Suite } from './report.js';
 
 process.env['ROSTER_LOG_LEVEL'] ??= 'silent';
 
@@ -67,13 +67,19 @@ async function remoteSend(a: Node, b: Node, count: number): Promise<number> {
   return perSecond(count, ms);
 }
 
-async function figures(makeTransport: () => Transport, id: string): Promise<{ call: number[]; send: number[] }> {
+/** Two nodes over `makeTransport`; with `url`, each figure is measured interleaved with its raw amqplib baseline. */
+async function figures(makeTransport: () => Transport, id: string, url?: string): Promise<{ call: Measurement; send: Measurement; rawCall?: Measurement; rawSend?: Measurement }> {
   const [a, b] = await pair(makeTransport, id);
   try {
     const echo = await GenServer.start(b, Echo, undefined);
-    const call = (await measure(() => remoteCall(a, echo, CALLS), { runs: 3 })).samples;
-    const send = (await measure(() => remoteSend(a, b, SENDS), { runs: 3 })).samples;
-    return { call, send };
+    if (url === undefined) {
+      const call = await measure(() => remoteCall(a, echo, CALLS), { runs: 5 });
+      const send = await measure(() => remoteSend(a, b, SENDS), { runs: 3 });
+      return { call, send };
+    }
+    const [call, rawCall] = await measureInterleaved([() => remoteCall(a, echo, CALLS), () => rawRequestReply(url, CALLS)], { runs: 5 });
+    const [send, rawSend] = await measureInterleaved([() => remoteSend(a, b, SENDS), () => rawThroughput(url, SENDS)], { runs: 3 });
+    return { call, send, rawCall, rawSend };
   } finally {
     await b.stop();
     await a.stop();
@@ -87,18 +93,17 @@ export const suite: Suite = {
     const broker = await startRabbitMQ();
     try {
       const url = broker.url;
-      const rawCall = await measure(() => rawRequestReply(url, CALLS), { runs: 3 });
-      const rawSend = await measure(() => rawThroughput(url, SENDS), { runs: 3 });
-      const amqp = await figures(() => new AmqpTransport({ urls: url }), `bench-cluster-${process.pid}`);
+      const amqp = await figures(() => new AmqpTransport({ urls: url }), `bench-cluster-${process.pid}`, url);
+      const rawCall = amqp.rawCall!;
+      const rawSend = amqp.rawSend!;
       const memoryBroker = new MemoryBroker({ seed: 1 });
       const memory = await figures(() => new MemoryTransport({ broker: memoryBroker }), `bench-cluster-mem-${process.pid}`);
-      const sample = (values: number[]): { median: number; samples: number[] } => ({ median: median(values), samples: values });
       return [
         result({
           name: 'remote call round trip (RabbitMQ)',
           unit: 'us/call',
           better: 'lower',
-          value: sample(amqp.call),
+          value: amqp.call,
           baseline: { name: 'raw amqplib request/reply', value: rawCall },
           target: { op: '<=', value: rawCall.median * 1.2, source: '1.2x raw request/reply' },
         }),
@@ -106,7 +111,7 @@ export const suite: Suite = {
           name: 'remote send 1 -> 1, 100 B (RabbitMQ)',
           unit: 'msg/s',
           better: 'higher',
-          value: sample(amqp.send),
+          value: amqp.send,
           baseline: { name: 'raw amqplib, 1 msg per send', value: rawSend },
           target: { op: '>=', value: rawSend.median * 1.5, source: '1.5x raw amqplib' },
         }),
@@ -114,7 +119,7 @@ export const suite: Suite = {
           name: 'remote call round trip (memory)',
           unit: 'us/call',
           better: 'lower',
-          value: sample(memory.call),
+          value: memory.call,
           baseline: { name: 'raw amqplib request/reply', value: rawCall },
           note: 'in-process transport; the baseline is the broker round trip it avoids',
         }),
@@ -122,7 +127,7 @@ export const suite: Suite = {
           name: 'remote send 1 -> 1, 100 B (memory)',
           unit: 'msg/s',
           better: 'higher',
-          value: sample(memory.send),
+          value: memory.send,
           baseline: { name: 'raw amqplib, 1 msg per send', value: rawSend },
           note: 'in-process transport',
         }),
@@ -133,8 +138,3 @@ export const suite: Suite = {
   },
 };
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}

@@ -10,7 +10,7 @@ import { AmqpTransport } from '@roster/amqp';
 import { GlobalsRegistry } from '@roster/globals';
 import { startRabbitMQ } from '@roster/testkit';
 import { rawBroadcastCollect, rawRequestReply, rawThroughput } from './amqp-baseline.js';
-import { measure, microsPerOp, perSecond, result, timeIt, type BenchResult, type Measurement, type Suite } from './report.js';
+import { measure, measureInterleaved, microsPerOp, perSecond, result, timeIt, type BenchResult, type Measurement, type Suite } from './report.js';
 
 process.env['ROSTER_LOG_LEVEL'] ??= 'silent';
 
@@ -27,6 +27,8 @@ interface Figures {
   whereis: Measurement;
   whereisTuple: Measurement;
   death: Measurement;
+  /** The raw broadcast-and-collect measured interleaved with `register` (RabbitMQ only). */
+  broadcast?: Measurement;
 }
 
 /** Lookups of `name` on `node`, in microseconds each; every one must find it. */
@@ -69,9 +71,9 @@ function idlers(node: Node, count: number): Pid[] {
 
 let round = 0;
 
-async function figures(nodes: Node[]): Promise<Figures> {
+async function figures(nodes: Node[], url?: string): Promise<Figures> {
   const [a, b] = nodes as [Node, Node, Node];
-  const register = await measure(async () => {
+  const sequential = async (): Promise<number> => {
     const tag = round++;
     const pids = idlers(a, SEQUENTIAL);
     const ms = await timeIt(async () => {
@@ -79,7 +81,12 @@ async function figures(nodes: Node[]): Promise<Figures> {
     });
     for (const pid of pids) a.exit(pid, 'kill');
     return microsPerOp(SEQUENTIAL, ms);
-  }, { runs: 3 });
+  };
+  // Over RabbitMQ, interleaved run for run with the raw broadcast-and-collect it is compared to.
+  const [register, broadcast] =
+    url === undefined
+      ? [await measure(sequential, { runs: 3 }), undefined]
+      : await measureInterleaved([sequential, () => rawBroadcastCollect(url, 3, SEQUENTIAL)], { runs: 5 });
 
   let names: { node: Node; name: Name[] }[] = [];
   const concurrent = await measure(async () => {
@@ -175,7 +182,7 @@ async function figures(nodes: Node[]): Promise<Figures> {
     return (total * 1000) / DEATHS;
   }, { runs: 3 });
 
-  return { register, concurrent, unregister, whereis, whereisTuple, death };
+  return { register, concurrent, unregister, whereis, whereisTuple, death, ...(broadcast !== undefined ? { broadcast } : {}) };
 }
 
 /** The floor for a lookup: a Map read under the name's canonical encoding. */
@@ -189,9 +196,9 @@ function mapLookup(name: Name): number {
   return microsPerOp(LOOKUPS, ms);
 }
 
-async function run(nodes: Node[]): Promise<Figures> {
+async function run(nodes: Node[], url?: string): Promise<Figures> {
   try {
-    return await figures(nodes);
+    return await figures(nodes, url);
   } finally {
     for (const node of [...nodes].reverse()) await node.stop();
   }
@@ -204,12 +211,12 @@ export const suite: Suite = {
     const broker = await startRabbitMQ();
     try {
       const url = broker.url;
-      const broadcast = await measure(() => rawBroadcastCollect(url, 3, SEQUENTIAL), { runs: 3 });
       const requestReply = await measure(() => rawRequestReply(url, SEQUENTIAL), { runs: 3 });
       const throughput = await measure(() => rawThroughput(url, 100_000), { runs: 3 });
       const lookup = await measure(() => mapLookup('whereis-bench'));
       const lookupTuple = await measure(() => mapLookup(['conc', 0, 'r1', 0]));
-      const amqp = await run(await cluster(() => new AmqpTransport({ urls: url }), `bench-registry-${process.pid}`));
+      const amqp = await run(await cluster(() => new AmqpTransport({ urls: url }), `bench-registry-${process.pid}`), url);
+      const broadcast = amqp.broadcast!;
       const memoryBroker = new MemoryBroker({ seed: 7 });
       const memory = await run(await cluster(() => new MemoryTransport({ broker: memoryBroker }), `bench-registry-mem-${process.pid}`));
       const rows = (label: string, figures: Figures, targets: boolean): BenchResult[] => [

@@ -1,9 +1,9 @@
-import { BadArgError, nameKey, formatReason, type ExitReason, type Name, type Node, type Pid } from '@roster/core';
+import { BadArgError, formatReason, type ExitReason, type Name, type Node, type Pid } from '@roster/core';
 import type { Logger } from 'pino';
 import { resolveConflict, type ConflictClaim, type ConflictOutcome, type ConflictPolicy, type NameConflictMessage } from '../conflict.js';
 import { compareEpochs, HybridLogicalClock, sameEpoch, type Epoch } from '../epoch.js';
 import { RegistryUnavailableError } from '../errors.js';
-import { fromWireEpoch, toWireEpoch, type GlobalsMessage, type WireEpoch } from './protocol.js';
+import { fromWireEpoch, keyOf, toWireEpoch, type GlobalsMessage, type WireEpoch } from './protocol.js';
 
 /** A committed claim: `owner` holds `name` for `pid` since `epoch`. */
 export interface Claim {
@@ -205,21 +205,21 @@ export class NameTable {
   onMessage(from: string, message: GlobalsMessage): void {
     switch (message.op) {
       case 'claim':
-        return this.#onClaim(from, message.name, message.pid, fromWireEpoch(message.epoch));
+        return this.#onClaim(from, keyOf(message), message.name, message.pid, fromWireEpoch(message.epoch));
       case 'vote':
         return this.#onVote(from, message);
       case 'commit': {
         const epoch = fromWireEpoch(message.epoch);
         if (epoch.node !== from) return; // an owner commits only its own claims
         this.clock.observe(epoch);
-        return this.#addClaim(nameKey(message.name), message.name, { owner: from, pid: message.pid, epoch });
+        return this.#addClaim(keyOf(message), message.name, { owner: from, pid: message.pid, epoch });
       }
       case 'release':
-        return this.#onRelease(from, nameKey(message.name), fromWireEpoch(message.epoch), message.reason);
+        return this.#onRelease(from, keyOf(message), fromWireEpoch(message.epoch), message.reason);
       case 'sync':
         return this.#onSync(from, message);
       case 'whereis': {
-        const local = this.#local.get(nameKey(message.name));
+        const local = this.#local.get(keyOf(message));
         this.host.sendTo(from, { op: 'where', qid: message.qid, pid: local?.claim.pid ?? null });
         return;
       }
@@ -292,10 +292,9 @@ export class NameTable {
 
   // ---- the protocol ------------------------------------------------------------------
 
-  #onClaim(from: string, name: Name, pid: Pid, epoch: Epoch): void {
+  #onClaim(from: string, key: string, name: Name, pid: Pid, epoch: Epoch): void {
     if (epoch.node !== from) return;
     this.clock.observe(epoch);
-    const key = nameKey(name);
     const wireEpoch = toWireEpoch(epoch);
     if (this.#local.has(key)) {
       this.host.sendTo(from, { op: 'vote', name, epoch: wireEpoch, vote: 'no', holder: this.self });
@@ -317,7 +316,7 @@ export class NameTable {
   }
 
   #onVote(from: string, message: Extract<GlobalsMessage, { op: 'vote' }>): void {
-    const claim = this.#pending.get(nameKey(message.name));
+    const claim = this.#pending.get(keyOf(message));
     if (claim === undefined || !sameEpoch(claim.epoch, fromWireEpoch(message.epoch))) return; // a vote on a claim already decided
     if (!claim.awaiting.delete(from)) return;
     if (message.vote === 'no') {
@@ -407,7 +406,7 @@ export class NameTable {
       const epoch = fromWireEpoch(claim.epoch);
       if (epoch.node !== from) continue;
       this.clock.observe(epoch);
-      listed.set(nameKey(claim.name), { name: claim.name, pid: claim.pid, epoch });
+      listed.set(keyOf(claim), { name: claim.name, pid: claim.pid, epoch });
     }
     for (const key of [...(this.#byOwner.get(from) ?? [])]) {
       const record = this.records.get(key);

@@ -1,4 +1,4 @@
-import { canonicalName, Pid, type Name } from '@roster/core';
+import { nameKey, Pid, type Name } from '@roster/core';
 import type { Epoch } from '../epoch.js';
 
 /**
@@ -106,13 +106,21 @@ export function parseMessage(raw: unknown): GlobalsMessage {
   return message as unknown as GlobalsMessage;
 }
 
+/** Validates the name and keeps its key on the message (`keyOf`), so it is encoded once. */
 function name(message: Record<string, unknown>): void {
   if (!('name' in message)) throw new MalformedMessage('missing name');
   try {
-    canonicalName(message['name']);
+    (message as Record<PropertyKey, unknown>)[KEY] = nameKey(message['name']);
   } catch (error) {
     throw new MalformedMessage((error as Error).message);
   }
+}
+
+const KEY = Symbol('name key');
+
+/** The name key of a validated message (or claim), computed when it was parsed; otherwise computed now. */
+export function keyOf(message: { readonly name: Name }): string {
+  return (message as { [KEY]?: string })[KEY] ?? nameKey(message.name);
 }
 
 function pid(message: Record<string, unknown>, field: string): void {

@@ -12,6 +12,7 @@ import type { MemoryBroker } from '@roster/cluster';
 import { GlobalsRegistry, RegistryUnavailableError, type ConflictOutcome, type ConflictPolicy } from '@roster/globals';
 import type { AmqpTransportOptions } from '@roster/amqp';
 import { startCluster, type ClusterHarness } from '@roster/testkit';
+import { within as withinDeadline } from '@roster/testkit';
 
 export const envSeed = process.env['ROSTER_SEED'];
 /** fast-check parameters honouring ROSTER_SEED (fast-check prints the seed and the shrunk case on failure). */
@@ -35,25 +36,9 @@ export async function assertProperty<T>(property: fc.IAsyncPropertyWithHooks<T>,
   }
 }
 
-/**
- * Rejects with a clear message when `promise` takes longer than `ms`. The
- * timer is deliberately not unref'd: the cluster's heartbeat timer is, so
- * while a test waits for a failure detection this timer keeps the process up.
- */
+/** `within` of @roster/testkit (its timer keeps the process up while a failure detection is awaited), in this file's argument order. */
 export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
+  return withinDeadline(promise, what, ms);
 }
 
 /** Resolves when `node` sees `event` for `peer`, unless `already()` holds at once. Bounded. */

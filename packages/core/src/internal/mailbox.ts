@@ -84,8 +84,8 @@ export class Mailbox {
     this.#ti = 0;
   }
 
-  /** The chunk holding message `index` (which must be in range), and the slot in it. */
-  #locate(index: number): { chunk: Chunk; slot: number } {
+  /** The slot of message `index` (which must be in range) in the chunk it leaves in the cursor. */
+  #locate(index: number): number {
     let chunk = this.#cursor;
     let base = this.#cursorBase;
     if (chunk === undefined || index < base) {
@@ -98,30 +98,20 @@ export class Mailbox {
     }
     this.#cursor = chunk;
     this.#cursorBase = base;
-    return { chunk, slot: index - base };
+    return index - base;
   }
 
   at(index: number): unknown {
     if (!(index >= 0 && index < this.#size)) return undefined;
-    let chunk = this.#cursor;
-    let base = this.#cursorBase;
-    if (chunk === undefined || index < base) {
-      chunk = this.#head!;
-      base = -this.#hi;
-    }
-    while (index - base >= chunk.items.length) {
-      base += chunk.items.length;
-      chunk = chunk.next!;
-    }
-    this.#cursor = chunk;
-    this.#cursorBase = base;
-    return chunk.items[index - base];
+    const slot = this.#locate(index);
+    return this.#cursor!.items[slot];
   }
 
   removeAt(index: number): unknown {
     if (index === 0) return this.shift();
     if (!(index > 0 && index < this.#size)) return undefined;
-    let { chunk, slot } = this.#locate(index);
+    let slot = this.#locate(index);
+    let chunk = this.#cursor!;
     this.#cursor = undefined;
     const removed = chunk.items[slot];
     // Close the gap: every later message moves one slot towards the head,

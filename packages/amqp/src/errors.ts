@@ -1,3 +1,4 @@
+import { RosterError } from '@roster/core';
 /** Why an {@link AmqpTransportError} was raised. */
 export type AmqpTransportErrorCode =
   /** `flush()` while the transport is not `up`: frames handed over now are dropped. */
@@ -12,7 +13,7 @@ export type AmqpTransportErrorCode =
   | 'rejected';
 
 /** An error of {@link AmqpTransport}, with a stable `code`. Messages never contain credentials. */
-export class AmqpTransportError extends Error {
+export class AmqpTransportError extends RosterError {
   override readonly name = 'AmqpTransportError';
   readonly code: AmqpTransportErrorCode;
 

@@ -1,14 +1,12 @@
 /**
- * A process identifier: an immutable value naming one process of one node
- * incarnation. Pids of the same process compare equal (`equals`, or `key` in
- * a Map) wherever they were decoded, and a restarted node gets a new
- * `creation`, so a pid never aliases a process of an earlier life.
+ * What pids and refs share: an immutable `{ node, creation, id }` value with
+ * a stable string form, equal to any other of the same kind and fields.
  */
-export class Pid {
+abstract class Identifier {
   #key: string | undefined;
 
   constructor(
-    /** The name of the node the process lives on. */
+    /** The name of the node it belongs to. */
     readonly node: string,
     /** The node's incarnation id, fresh at every start. */
     readonly creation: string,
@@ -16,14 +14,21 @@ export class Pid {
     readonly id: number,
   ) {}
 
-  /** A stable string, usable as a Map key: `<node.creation.id>`. */
+  /** How the string form opens: `<` for a pid, `#Ref<` for a ref. */
+  protected abstract get opening(): string;
+
+  /** A stable string, usable as a Map key. */
   get key(): string {
-    return (this.#key ??= `<${this.node}.${this.creation}.${this.id}>`);
+    return (this.#key ??= `${this.opening}${this.node}.${this.creation}.${this.id}>`);
   }
 
   equals(other: unknown): boolean {
     return (
-      other instanceof Pid && other.id === this.id && other.node === this.node && other.creation === this.creation
+      other instanceof Identifier &&
+      other.constructor === this.constructor &&
+      other.id === this.id &&
+      other.node === this.node &&
+      other.creation === this.creation
     );
   }
 
@@ -36,32 +41,23 @@ export class Pid {
   }
 }
 
-/** A unique reference (Erlang's `make_ref()`), as returned by `monitor`. */
-export class Ref {
-  #key: string | undefined;
-
-  constructor(
-    readonly node: string,
-    readonly creation: string,
-    readonly id: number,
-  ) {}
-
-  get key(): string {
-    return (this.#key ??= `#Ref<${this.node}.${this.creation}.${this.id}>`);
+/**
+ * A process identifier: an immutable value naming one process of one node
+ * incarnation. Pids of the same process compare equal (`equals`, or `key` in
+ * a Map) wherever they were decoded, and a restarted node gets a new
+ * `creation`, so a pid never aliases a process of an earlier life.
+ * String form: `<node.creation.id>`.
+ */
+export class Pid extends Identifier {
+  protected get opening(): string {
+    return '<';
   }
+}
 
-  equals(other: unknown): boolean {
-    return (
-      other instanceof Ref && other.id === this.id && other.node === this.node && other.creation === this.creation
-    );
-  }
-
-  toString(): string {
-    return this.key;
-  }
-
-  toJSON(): string {
-    return this.key;
+/** A unique reference (Erlang's `make_ref()`), as returned by `monitor`. String form: `#Ref<node.creation.id>`. */
+export class Ref extends Identifier {
+  protected get opening(): string {
+    return '#Ref<';
   }
 }
 

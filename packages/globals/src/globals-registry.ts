@@ -13,11 +13,10 @@ import {
   type Node,
 } from '@roster/core';
 import { clusterOf, type Cluster, type ClusterChannel } from '@roster/cluster';
-import type { Logger } from 'pino';
 import type { ConflictOutcome, ConflictPolicy } from './conflict.js';
 import { RegistryUnavailableError } from './errors.js';
 import { NameTable, type Answer } from './internal/name-table.js';
-import { MalformedMessage, parseMessages, type GlobalsMessage } from './internal/protocol.js';
+import { parseMessages, type GlobalsMessage } from './internal/protocol.js';
 import { PeerOutbox } from './internal/peer-outbox.js';
 import { RegistryServer, type ServerInfo, type ServerRequest } from './internal/registry-server.js';
 
@@ -77,8 +76,6 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
   #channel: ClusterChannel | undefined;
   #cluster: Cluster | undefined;
   #supervisor: Pid | undefined;
-  #logger: Logger | undefined;
-  #lastDropLog = 0;
   readonly #listeners: (() => void)[] = [];
 
   constructor(options: GlobalsRegistryOptions = {}) {
@@ -102,7 +99,7 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
   async attach(node: Node): Promise<void> {
     if (this.#node !== undefined) throw new BadArgError('GlobalsRegistry: already installed on a node');
     this.#node = node;
-    const logger = (this.#logger = node.logger.child({ registry: 'globals' }));
+    const logger = node.logger.child({ registry: 'globals' });
     const cluster = (this.#cluster = clusterOf(node));
     const outbox = new PeerOutbox(
       () => this.#channel,
@@ -133,8 +130,9 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
         try {
           messages = parseMessages(raw);
         } catch (error) {
-          this.#dropped(from.node, error);
-          return;
+          // Counted here; the cluster layer drops it, counts it as `malformed` and logs it (rate-limited).
+          this.stats.dropped++;
+          throw error;
         }
         for (const message of messages) this.#toServer({ type: '$globals', from: from.node, message });
       });
@@ -270,15 +268,6 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
   #toServer(info: ServerInfo): void {
     const server = this.#server;
     if (server !== undefined) this.#node?.send(server, info);
-  }
-
-  #dropped(from: string, error: unknown): void {
-    this.stats.dropped++;
-    const now = Date.now();
-    if (now - this.#lastDropLog < 1000) return;
-    this.#lastDropLog = now;
-    const reason = error instanceof MalformedMessage ? error.message : String(error);
-    this.#logger?.warn({ from, reason, dropped: this.stats.dropped }, 'dropped a malformed registry message');
   }
 
   #requireNode(): Node {

@@ -1,3 +1,5 @@
+import { RosterError } from '@roster/core';
+
 /** Why a {@link MemoryTransport} lost, or never had, its connection. */
 export type MemoryTransportErrorCode =
   /** `MemoryBroker.disconnect(node)` cut the connection; `reconnect(node)` restores it. */
@@ -13,7 +15,7 @@ export type MemoryTransportErrorCode =
  * The error a memory transport reports in `down` events and rejections.
  * `code` is stable and safe to switch on.
  */
-export class MemoryTransportError extends Error {
+export class MemoryTransportError extends RosterError {
   override readonly name = 'MemoryTransportError';
 
   constructor(

@@ -501,7 +501,6 @@ export class Proc implements Process, Runnable, Endpoint {
       this.#watchers = undefined;
       for (const { ref, watcher } of watchers.values()) this.runtime.down(watcher, ref, this.pid, reason);
     }
-    this.runtime.exited(this, reason);
   }
 
   nodeDown(node: string): void {

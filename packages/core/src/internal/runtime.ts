@@ -215,10 +215,6 @@ export class Runtime implements DistributionHost {
     this.table.delete(proc.pid.id);
   }
 
-  exited(_proc: Proc, _reason: ExitReason): void {
-    // Hook point for node-level accounting; deliberately empty on the hot path.
-  }
-
   watchExit(pid: Pid, hook: ExitHook): (() => void) | undefined {
     const proc = this.localProc(pid);
     return proc?.alive === true ? proc.onExit(hook) : undefined;

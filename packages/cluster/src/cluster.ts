@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { NodeNameTakenError, WireDecodeError, WireEncodeError, type DropReason } from './errors.js';
 import { EnvelopeCodec, type Envelope, type Kind } from './internal/envelope.js';
 import { RateLimitedLog } from './internal/rate-limited-log.js';
+import { IncarnationTable, Verdict, type Incarnation } from './internal/replay-window.js';
 import { MemoryTransport } from './memory-transport.js';
 import type { Transport } from './transport.js';
 
@@ -22,6 +23,24 @@ export interface ClusterOptions {
   readonly joinWindow?: number;
   /** Largest frame accepted or sent, in bytes. Default 1 MiB. */
   readonly maxFrameBytes?: number;
+  /**
+   * How far (ms) a peer's wall clock may be ahead of or behind this node's.
+   * A hello, hb or leave stamped more than this ahead is dropped (`clock_skew`);
+   * one older than `failureTimeout + maxClockSkew` is dropped as a replay
+   * (`replayed`). Default 10_000.
+   */
+  readonly maxClockSkew?: number;
+}
+
+/** Frames for channels not open yet wait at most this long (ms) and this many bytes in all. */
+const EARLY_MAX_AGE_MS = 60_000;
+const EARLY_MAX_BYTES = 16 * 1024 * 1024;
+
+interface EarlyFrame {
+  readonly from: PeerIdentity;
+  readonly message: unknown;
+  readonly at: number;
+  readonly bytes: number;
 }
 
 /** Who sent a channel message: a node name and its incarnation. */
@@ -36,6 +55,14 @@ export interface ClusterEvents {
   /** This node's own connection to the carrier came back (after `down`). */
   reconnected: () => void;
   disconnected: () => void;
+  /**
+   * Direct frames from `peer` (channel messages among them) were lost: a
+   * later one came with a sequence number past the next, or `peer`'s
+   * heartbeat says it sent more than arrived. Fires once per loss, at the
+   * next frame or heartbeat of `peer` after it; a service that must not miss
+   * messages (the registry) repairs with a sync towards `peer`.
+   */
+  gap: (peer: PeerIdentity) => void;
 }
 
 export interface ClusterStats {
@@ -47,7 +74,7 @@ export interface ClusterStats {
 
 /** A named stream of messages between the nodes of a cluster, for services such as registries. */
 export interface ClusterChannel {
-  /** To every live member (not this node). Throws `WireEncodeError` for a value that cannot cross. */
+  /** To every live member (not this node), one frame each. Throws `WireEncodeError` for a value that cannot cross. */
   broadcast(message: unknown): void;
   /** To one member; false when it is not a live member. */
   send(node: string, message: unknown): boolean;
@@ -59,6 +86,8 @@ export type ChannelHandler = (from: PeerIdentity, message: unknown) => void;
 interface Peer {
   readonly name: string;
   readonly creation: string;
+  /** What this node keeps about this incarnation, beyond its membership. */
+  readonly inc: Incarnation;
   address: string;
   session: number;
   lastSeen: number;
@@ -91,16 +120,27 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       bad_signature: 0,
       unknown_peer: 0,
       misrouted: 0,
+      replayed: 0,
+      clock_skew: 0,
+      no_channel: 0,
       no_route: 0,
     },
   };
   readonly heartbeatInterval: number;
   readonly failureTimeout: number;
+  /** The clock skew bound between members, in ms (see {@link ClusterOptions.maxClockSkew}). */
+  readonly maxClockSkew: number;
   readonly #host: DistributionHost;
   readonly #transport: Transport;
   readonly #codec: EnvelopeCodec;
   readonly #peers = new Map<string, Peer>();
   readonly #channels = new Map<string, ChannelHandler>();
+  /** By channel name, in arrival order: frames that came before the channel was open (or while its backlog drains). */
+  readonly #early = new Map<string, EarlyFrame[]>();
+  #earlyBytes = 0;
+  readonly #incarnations = new IncarnationTable();
+  /** Sequence number of this node's last broadcast. */
+  #broadcastSeq = 0;
   readonly #logger: Logger;
   readonly #dropLog: RateLimitedLog;
   readonly #name: string;
@@ -126,6 +166,10 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     if (!(this.heartbeatInterval > 0)) throw new TypeError('cluster.heartbeatInterval must be a number of ms > 0');
     if (!(this.failureTimeout > this.heartbeatInterval)) {
       throw new TypeError('cluster.failureTimeout must be greater than cluster.heartbeatInterval');
+    }
+    this.maxClockSkew = options.maxClockSkew ?? 10_000;
+    if (typeof this.maxClockSkew !== 'number' || !(this.maxClockSkew >= 0)) {
+      throw new TypeError(`cluster.maxClockSkew must be a number of ms >= 0, got ${String(this.maxClockSkew)}`);
     }
     const maxFrameBytes = options.maxFrameBytes ?? 1024 * 1024;
     if (!(maxFrameBytes >= 1024)) throw new TypeError('cluster.maxFrameBytes must be at least 1024');
@@ -194,20 +238,28 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     return this.#transport.flush();
   }
 
-  /** Opens a named channel; one handler per name per node. */
+  /**
+   * Opens a named channel; one handler per name per node. Messages that
+   * arrived for `name` before it was open (up to 60 s old and 16 MiB for all
+   * channels; beyond that they are dropped as `no_channel`) are handed to
+   * `handler` in arrival order at the next microtask, after this returns and
+   * before any message that arrives later; senders that went down meanwhile
+   * included.
+   */
   channel(name: string, handler: ChannelHandler): ClusterChannel {
     if (typeof name !== 'string' || name.length === 0) throw new TypeError('channel: name must be a non-empty string');
     if (this.#channels.has(name)) throw new TypeError(`channel: ${JSON.stringify(name)} is already open`);
     this.#channels.set(name, handler);
+    if (this.#early.has(name)) queueMicrotask(() => this.#drainEarly(name, handler));
     return {
       broadcast: (message) => {
-        const frame = this.#encodeUserValue('ch', { n: name, m: message });
-        for (const peer of this.#peers.values()) this.#sendFrame(peer.address, frame);
+        const body = this.#userBody({ n: name, m: message });
+        for (const peer of this.#peers.values()) this.#sendTo(peer, 'ch', body);
       },
       send: (node, message) => {
         const peer = this.#peers.get(node);
         if (peer === undefined) return false;
-        this.#sendFrame(peer.address, this.#encodeUserValue('ch', { n: name, m: message }));
+        this.#sendTo(peer, 'ch', this.#userBody({ n: name, m: message }));
         return true;
       },
       close: () => {
@@ -221,7 +273,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
   send(from: Pid | undefined, to: Pid, message: unknown): void {
     const peer = this.#route(to);
     if (peer === undefined) return;
-    this.#sendFrame(peer.address, this.#encodeUserValue('msg', from === undefined ? { t: to, m: message } : { t: to, f: from, m: message }));
+    this.#sendTo(peer, 'msg', this.#userBody(from === undefined ? { t: to, m: message } : { t: to, f: from, m: message }));
   }
 
   link(from: Pid, to: Pid): void {
@@ -231,18 +283,18 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       queueMicrotask(() => this.#host.exit(to, from, reason, 'link'));
       return;
     }
-    this.#sendFrame(peer.address, this.#codec.encode('link', { f: from, t: to }));
+    this.#sendTo(peer, 'link', EnvelopeCodec.body({ f: from, t: to }));
   }
 
   unlink(from: Pid, to: Pid): void {
     const peer = this.#route(to);
-    if (peer !== undefined) this.#sendFrame(peer.address, this.#codec.encode('unlink', { f: from, t: to }));
+    if (peer !== undefined) this.#sendTo(peer, 'unlink', EnvelopeCodec.body({ f: from, t: to }));
   }
 
   exit(from: Pid, to: Pid, reason: ExitReason, kind: SignalKind): void {
     const peer = this.#route(to);
     if (peer === undefined) return;
-    this.#sendFrame(peer.address, this.#encodeWithReason('exit', { f: from, t: to, x: kind }, reason));
+    this.#sendTo(peer, 'exit', bodyWithReason({ f: from, t: to, x: kind }, reason));
   }
 
   monitor(watcher: Pid, target: Pid, ref: Ref): void {
@@ -252,24 +304,24 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       queueMicrotask(() => this.#host.down(watcher, ref, target, reason));
       return;
     }
-    this.#sendFrame(peer.address, this.#codec.encode('mon', { w: watcher, t: target, r: ref }));
+    this.#sendTo(peer, 'mon', EnvelopeCodec.body({ w: watcher, t: target, r: ref }));
   }
 
   demonitor(watcher: Pid, target: Pid, ref: Ref): void {
     const peer = this.#route(target);
-    if (peer !== undefined) this.#sendFrame(peer.address, this.#codec.encode('demon', { w: watcher, t: target, r: ref }));
+    if (peer !== undefined) this.#sendTo(peer, 'demon', EnvelopeCodec.body({ w: watcher, t: target, r: ref }));
   }
 
   down(watcher: Pid, ref: Ref, pid: Pid, reason: ExitReason): void {
     const peer = this.#route(watcher);
-    if (peer !== undefined) this.#sendFrame(peer.address, this.#encodeWithReason('down', { w: watcher, p: pid, r: ref }, reason));
+    if (peer !== undefined) this.#sendTo(peer, 'down', bodyWithReason({ w: watcher, p: pid, r: ref }, reason));
   }
 
   /** Leaves gracefully: peers drop this node at once instead of waiting for the failure timeout. */
   async leave(): Promise<void> {
     if (this.#left) return;
     if (this.#transport.state === 'up') {
-      this.#broadcastFrame(this.#codec.encode('leave', {}));
+      this.#broadcastFrame('leave', { t: Date.now() });
       try {
         await this.#transport.flush();
       } catch {
@@ -289,31 +341,24 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     transport.off('up', this.#onUp);
     for (const peer of [...this.#peers.values()]) this.#peerDown(peer, 'leave');
     this.#channels.clear();
+    this.#early.clear();
+    this.#earlyBytes = 0;
     await transport.close();
   }
 
   // ---- internals --------------------------------------------------------------------
 
   /**
-   * Encodes a frame whose body carries the user's value under `m`; a refusal
+   * Serialises a body that carries the user's value under `m`; a refusal
    * names the path inside that value (`$.a.b`), not inside the envelope body (`$.m.a.b`).
    */
-  #encodeUserValue(kind: Kind, body: Record<string, unknown>): string {
+  #userBody(body: Record<string, unknown>): string {
     try {
-      return this.#codec.encode(kind, body);
+      return EnvelopeCodec.body(body);
     } catch (error) {
       if (!(error instanceof WireEncodeError) || !/^\$\.m(?=$|[.[])/.test(error.path)) throw error;
       const path = `$${error.path.slice(3)}`;
       throw new WireEncodeError(`${error.message.slice(0, error.message.lastIndexOf(error.path))}${path}`, path);
-    }
-  }
-
-  /** An exit reason that cannot cross the wire still must: it goes as its description. */
-  #encodeWithReason(kind: Kind, body: Record<string, unknown>, reason: ExitReason): string {
-    try {
-      return this.#codec.encode(kind, { ...body, e: reason });
-    } catch {
-      return this.#codec.encode(kind, { ...body, e: String(reason) });
     }
   }
 
@@ -326,12 +371,21 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     return peer;
   }
 
-  #sendFrame(address: string, frame: string): void {
+  #sendTo(peer: Peer, kind: Kind, body: string): void {
+    this.#sendDirect(peer.address, peer.inc, kind, body);
+  }
+
+  /** To one incarnation at `address`: the next number of its direct stream, and its creation as `r`. */
+  #sendDirect(address: string, to: Incarnation, kind: Kind, body: string): void {
+    const frame = this.#codec.frame(kind, body, to.sent + 1, to.creationJson);
+    to.sent++;
     this.stats.sent++;
     this.#transport.send(address, frame);
   }
 
-  #broadcastFrame(frame: string): void {
+  #broadcastFrame(kind: Kind, body: Record<string, unknown>): void {
+    const frame = this.#codec.encode(kind, body, this.#broadcastSeq + 1);
+    this.#broadcastSeq++;
     this.stats.sent++;
     this.#transport.broadcast(frame);
   }
@@ -339,13 +393,33 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
   #announce(): void {
     const address = this.#transport.address;
     if (address === undefined) return;
-    this.#broadcastFrame(this.#codec.encode('hello', { a: address, s: this.#session }));
+    this.#broadcastFrame('hello', { a: address, s: this.#session, t: Date.now() });
+  }
+
+  /** `c` of a heartbeat: by member, the number of the last direct frame sent to it, so it can tell one was lost. */
+  #sentCounts(): Record<string, number> | undefined {
+    let counts: Record<string, number> | undefined;
+    for (const peer of this.#peers.values()) {
+      if (peer.inc.sent > 0) (counts ??= {})[peer.name] = peer.inc.sent;
+    }
+    return counts;
+  }
+
+  #isMember = (inc: Incarnation): boolean => this.#peers.get(inc.node)?.inc === inc;
+
+  #incarnation(node: string, creation: string, now: number): Incarnation {
+    return this.#incarnations.get(node, creation, now, this.#isMember);
   }
 
   #tick = (): void => {
-    const address = this.#transport.address;
-    if (address !== undefined) this.#broadcastFrame(this.#codec.encode('hb', { a: address, s: this.#session }));
     const now = Date.now();
+    const address = this.#transport.address;
+    if (address !== undefined) {
+      const counts = this.#sentCounts();
+      this.#broadcastFrame('hb', counts === undefined ? { a: address, s: this.#session, t: now } : { a: address, s: this.#session, t: now, c: counts });
+    }
+    this.#incarnations.expire(now, this.#isMember);
+    this.#expireEarly(now);
     const stalled = now - this.#lastTick > 2 * this.heartbeatInterval;
     this.#lastTick = now;
     if (stalled) {
@@ -387,7 +461,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       return;
     }
     try {
-      this.#dispatch(envelope);
+      this.#dispatch(envelope, frame.length);
     } catch (error) {
       this.#drop('malformed', error);
     }
@@ -398,33 +472,53 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     this.#dropLog.warn(reason, { reason, err: error instanceof Error ? error.message : String(error) }, `dropped an incoming frame (${reason})`);
   }
 
-  #dispatch(envelope: Envelope): void {
-    const { from, creation, kind, body } = envelope;
-    if (from === this.#name) {
-      if (creation === this.#creation) return; // our own broadcast
-      if (kind === 'hello') this.#transport.send(body['a'] as string, this.#codec.encode('refuse', { reason: `node ${from} is live with another incarnation` }));
+  #dispatch(envelope: Envelope, size: number): void {
+    const { from, creation, kind, body, seq, to } = envelope;
+    if (from === this.#name && creation === this.#creation) return; // our own broadcast
+    if (to !== undefined && to !== this.#creation) {
+      this.#drop('misrouted', new Error(`${kind} from ${from} for another incarnation of this node`));
       return;
     }
+    const now = Date.now();
+    const membership = kind === 'hello' || kind === 'hb' || kind === 'leave';
+    if (membership && !this.#inTime(body['t'] as number | undefined, now)) return;
+    const known = this.#peers.get(from);
+    const member = known !== undefined && known.creation === creation ? known : undefined;
+    const inc = member?.inc ?? (seq !== undefined || membership ? this.#incarnation(from, creation, now) : undefined);
+    let gap = false;
+    if (seq !== undefined && inc !== undefined) {
+      const verdict = (to === undefined ? inc.broadcast : inc.direct).accept(seq);
+      if (verdict === Verdict.Replayed) {
+        this.#drop('replayed', new Error(`${kind} ${seq} from ${from} seen before`));
+        return;
+      }
+      gap = verdict === Verdict.Gap && to !== undefined;
+      inc.touched = now;
+    }
+    if (from === this.#name) {
+      // Another incarnation under our name: the live one keeps it.
+      if (kind === 'hello') this.#refuse(body['a'] as string, inc!);
+      return;
+    }
+    if (gap && member !== undefined) this.emit('gap', { node: from, creation });
     switch (kind) {
       case 'hello':
       case 'hb':
-        this.#heartbeat(from, creation, body['a'] as string, body['s'] as number, kind === 'hello', body['e']);
+        this.#heartbeat(from, creation, inc!, body['a'] as string, body['s'] as number, kind === 'hello', body['e'], now);
+        if (member !== undefined && to === undefined) this.#checkSent(member, body['c'] as Record<string, number> | undefined);
         return;
       case 'refuse':
         this.#refusal = body['reason'] as string;
         return;
-      case 'leave': {
-        const peer = this.#peers.get(from);
-        if (peer?.creation === creation) this.#peerDown(peer, 'leave');
+      case 'leave':
+        if (member !== undefined) this.#peerDown(member, 'leave');
         return;
-      }
     }
-    const peer = this.#peers.get(from);
-    if (peer === undefined || peer.creation !== creation) {
+    if (member === undefined) {
       this.#drop('unknown_peer', new Error(`frame from ${from}, not a live member`));
       return;
     }
-    peer.lastSeen = Date.now();
+    member.lastSeen = now;
     const host = this.#host;
     switch (kind) {
       case 'msg':
@@ -449,11 +543,83 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       case 'down':
         host.down(body['w'] as Pid, body['r'] as Ref, body['p'] as Pid, body['e']);
         return;
-      case 'ch': {
-        const handler = this.#channels.get(body['n'] as string);
-        if (handler !== undefined) handler({ node: from, creation }, body['m']);
+      case 'ch':
+        this.#channelFrame(body['n'] as string, { node: from, creation }, body['m'], size, now);
         return;
+    }
+  }
+
+  /** Whether a membership frame stamped `t` is recent and not from the future (by the skew bound); drops it otherwise. */
+  #inTime(t: number | undefined, now: number): boolean {
+    if (t === undefined) return true;
+    if (t < now - this.failureTimeout - this.maxClockSkew) {
+      this.#drop('replayed', new Error(`membership frame stamped ${now - t} ms ago`));
+      return false;
+    }
+    if (t > now + this.maxClockSkew) {
+      this.#drop('clock_skew', new Error(`membership frame stamped ${t - now} ms ahead, beyond maxClockSkew ${this.maxClockSkew}`));
+      return false;
+    }
+    return true;
+  }
+
+  /** A member's heartbeat says how many direct frames it sent us: fewer arrived means some were lost. */
+  #checkSent(peer: Peer, counts: Record<string, number> | undefined): void {
+    const sent = counts?.[this.#name];
+    if (sent !== undefined && this.#peers.get(peer.name) === peer && peer.inc.direct.missing(sent)) {
+      this.emit('gap', { node: peer.name, creation: peer.creation });
+    }
+  }
+
+  #refuse(address: string, to: Incarnation): void {
+    this.#sendDirect(address, to, 'refuse', EnvelopeCodec.body({ reason: `node ${to.node} is live with another incarnation` }));
+  }
+
+  #channelFrame(name: string, from: PeerIdentity, message: unknown, size: number, now: number): void {
+    const handler = this.#channels.get(name);
+    if (handler !== undefined && !this.#early.has(name)) {
+      handler(from, message);
+      return;
+    }
+    if (this.#earlyBytes + size > EARLY_MAX_BYTES) {
+      this.#drop('no_channel', new Error(`channel ${JSON.stringify(name)} is not open and ${EARLY_MAX_BYTES} bytes wait for unopened channels`));
+      return;
+    }
+    let list = this.#early.get(name);
+    if (list === undefined) this.#early.set(name, (list = []));
+    list.push({ from, message, at: now, bytes: size });
+    this.#earlyBytes += size;
+  }
+
+  /** Hands what waited for `name` to its handler, in order, while it stays the open one. */
+  #drainEarly(name: string, handler: ChannelHandler): void {
+    const list = this.#early.get(name);
+    if (list === undefined) return;
+    this.#expireEarly(Date.now());
+    while (list.length > 0 && this.#channels.get(name) === handler) {
+      const early = list.shift()!;
+      this.#earlyBytes -= early.bytes;
+      try {
+        handler(early.from, early.message);
+      } catch (error) {
+        this.#drop('malformed', error);
       }
+    }
+    if (list.length === 0 && this.#early.get(name) === list) this.#early.delete(name);
+  }
+
+  /** Frames that waited too long for their channel are dropped. */
+  #expireEarly(now: number): void {
+    if (this.#early.size === 0) return;
+    const deadline = now - EARLY_MAX_AGE_MS;
+    for (const [name, list] of this.#early) {
+      let stale = 0;
+      while (stale < list.length && list[stale]!.at < deadline) this.#earlyBytes -= list[stale++]!.bytes;
+      if (stale === 0) continue;
+      list.splice(0, stale);
+      this.stats.dropped.no_channel += stale - 1;
+      this.#drop('no_channel', new Error(`${stale} frames waited ${EARLY_MAX_AGE_MS} ms for channel ${JSON.stringify(name)} to open`));
+      if (list.length === 0) this.#early.delete(name);
     }
   }
 
@@ -461,14 +627,19 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     return pid.node === this.#name;
   }
 
-  #heartbeat(name: string, creation: string, address: string, session: number, hello: boolean, e: unknown): void {
-    const now = Date.now();
+  #heartbeat(name: string, creation: string, inc: Incarnation, address: string, session: number, hello: boolean, e: unknown, now: number): void {
+    if (session < inc.session) {
+      // A replay of an earlier session's frame: it must never cycle the node.
+      this.#drop('replayed', new Error(`${hello ? 'hello' : 'hb'} of ${name} from session ${session}, now at ${inc.session}`));
+      return;
+    }
+    inc.session = session;
     const epoch = Number.isSafeInteger(e) && (e as number) > 0 ? (e as number) : undefined;
     let peer = this.#peers.get(name);
     if (peer !== undefined && peer.creation !== creation) {
       if (now - peer.lastSeen < this.failureTimeout) {
         // Two incarnations under one name: the live one keeps it, the newcomer is refused.
-        if (hello) this.#transport.send(address, this.#codec.encode('refuse', { reason: `node ${name} is live with another incarnation` }));
+        if (hello) this.#refuse(address, inc);
         return;
       }
       this.#peerDown(peer, 'restarted');
@@ -486,7 +657,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       peer = undefined;
     }
     if (peer === undefined) {
-      peer = { name, creation, address, session, lastSeen: now, epoch };
+      peer = { name, creation, inc, address, session, lastSeen: now, epoch };
       this.#peers.set(name, peer);
       this.#logger.info({ peer: name }, `nodeup ${name}`);
       this.#host.nodeUp(name);
@@ -496,7 +667,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       const adds = (this.#adds.get(name) ?? 0) + 1;
       this.#adds.set(name, adds);
       const own = this.#transport.address;
-      if (own !== undefined) this.#sendFrame(address, this.#codec.encode('hb', { a: own, s: this.#session, e: adds }));
+      if (own !== undefined) this.#sendTo(peer, 'hb', EnvelopeCodec.body({ a: own, s: this.#session, t: now, e: adds }));
       return;
     }
     if (epoch !== undefined && peer.epoch === undefined) peer.epoch = epoch;
@@ -507,8 +678,18 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
   #peerDown(peer: Peer, reason: 'timeout' | 'leave' | 'disconnected' | 'restarted'): void {
     if (this.#peers.get(peer.name) !== peer) return;
     this.#peers.delete(peer.name);
+    peer.inc.touched = Date.now();
     this.#logger.info({ peer: peer.name, reason }, `nodedown ${peer.name} (${reason})`);
     this.#host.nodeDown(peer.name);
     this.emit('nodedown', { node: peer.name, creation: peer.creation }, reason);
+  }
+}
+
+/** An exit reason that cannot cross the wire still must: it goes as its description. */
+function bodyWithReason(body: Record<string, unknown>, reason: ExitReason): string {
+  try {
+    return EnvelopeCodec.body({ ...body, e: reason });
+  } catch {
+    return EnvelopeCodec.body({ ...body, e: String(reason) });
   }
 }

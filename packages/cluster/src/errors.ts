@@ -21,7 +21,13 @@ export type DropReason =
   | 'foreign_cluster'
   | 'bad_signature'
   | 'unknown_peer'
-  | 'misrouted';
+  | 'misrouted'
+  /** Seen before (sequence number, or an older session of a live peer), or a membership frame too old to be live. */
+  | 'replayed'
+  /** A membership frame stamped further ahead of this node's clock than `maxClockSkew`. */
+  | 'clock_skew'
+  /** A channel message for a channel that did not open in time (or while too much waited for unopened channels). */
+  | 'no_channel';
 
 /** Why an incoming frame was dropped; thrown by the decoder, counted by the cluster. */
 export class WireDecodeError extends RosterError {

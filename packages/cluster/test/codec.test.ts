@@ -28,7 +28,8 @@ const refA = new Ref('alpha', 'creA', 3);
 
 /** A raw envelope, as a peer (or an attacker) would write it. */
 function rawFrame(fields: Record<string, unknown>, secret?: string): string {
-  const json = JSON.stringify({ v: WIRE_VERSION, c: 'c1', f: 'beta', i: 'creB', k: 'msg', b: { t: { $pid: ['alpha', 'creA', 7] }, m: 1 }, ...fields });
+  const { b = { t: { $pid: ['alpha', 'creA', 7] }, m: 1 }, ...rest } = fields;
+  const json = JSON.stringify({ v: WIRE_VERSION, c: 'c1', f: 'beta', i: 'creB', k: 'msg', ...rest, b });
   return secret === undefined ? json : `~${createHmac('sha256', secret).update(json).digest('base64url')}${json}`;
 }
 
@@ -224,7 +225,7 @@ describe('wire values', () => {
         assert.deepStrictEqual(back, input);
         // And through a full envelope.
         const sender = codec({ node: 'beta', creation: 'creB' });
-        const envelope = codec().decode(sender.encode('msg', { t: pidA, m: input }));
+        const envelope = codec().decode(sender.encode('msg', { t: pidA, m: input }, 1, '"creA"'));
         assert.deepStrictEqual(envelope.body['m'], input);
       }),
       { numRuns: 300, ...fcParams },
@@ -253,7 +254,7 @@ describe('envelope codec', () => {
       ['ch', { n: 'globals', m: { op: 'register', pid: pidB } }],
     ];
     for (const [kind, body] of bodies) {
-      const frame = beta.encode(kind, body);
+      const frame = beta.encode(kind, body, 9);
       assert.ok(frame.startsWith('{'), 'unsigned frames are bare JSON');
       const envelope = alpha.decode(frame);
       assert.equal(envelope.kind, kind);
@@ -271,7 +272,7 @@ describe('envelope codec', () => {
       }
     }
     // A node decodes its own broadcasts too (the cluster layer drops them by sender).
-    assert.equal(alpha.decode(alpha.encode('leave', {})).from, 'alpha');
+    assert.equal(alpha.decode(alpha.encode('leave', {}, 1)).from, 'alpha');
   });
 
   it('drops malformed frames, each for the right reason', () => {
@@ -325,19 +326,19 @@ describe('envelope codec', () => {
     // 400 euro signs: 400 characters but 1200 bytes.
     assertDrop(small, rawFrame({ b: { t: { $pid: ['alpha', 'creA', 7] }, m: '€'.repeat(400) } }), 'oversized');
     assert.equal(small.decode(rawFrame({ b: { t: { $pid: ['alpha', 'creA', 7] }, m: '€'.repeat(250) } })).kind, 'msg');
-    assert.throws(() => small.encode('msg', { t: pidA, m: 'y'.repeat(2000) }), WireEncodeError);
-    assert.throws(() => small.encode('msg', { t: pidA, m: '€'.repeat(400) }), WireEncodeError);
+    assert.throws(() => small.encode('msg', { t: pidA, m: 'y'.repeat(2000) }, 1), WireEncodeError);
+    assert.throws(() => small.encode('msg', { t: pidA, m: '€'.repeat(400) }, 1), WireEncodeError);
   });
 
   it('signs with the cluster secret and drops unsigned, forged and tampered frames', () => {
     const secret = 'correct horse battery staple';
     const alpha = codec({ secret });
     const beta = codec({ node: 'beta', creation: 'creB', secret: Buffer.from(secret) });
-    const frame = beta.encode('msg', { t: pidA, m: 'signed' });
+    const frame = beta.encode('msg', { t: pidA, m: 'signed' }, 5, '"creA"');
     assert.match(frame, /^~[A-Za-z0-9_-]{43}\{/);
     assert.equal(alpha.decode(frame).body['m'], 'signed');
     // The signature is an HMAC-SHA256 of the JSON that follows it.
-    assert.equal(frame, rawFrame({ b: { t: { $pid: ['alpha', 'creA', 7] }, m: 'signed' } }, secret));
+    assert.equal(frame, rawFrame({ q: 5, r: 'creA', b: { t: { $pid: ['alpha', 'creA', 7] }, m: 'signed' } }, secret));
 
     const json = frame.slice(44);
     assertDrop(alpha, json, 'bad_signature'); // unsigned
@@ -348,7 +349,7 @@ describe('envelope codec', () => {
     assertDrop(alpha, `~short${json}`, 'bad_signature');
     assertDrop(alpha, `~${'A'.repeat(43)}`, 'bad_signature');
     assertDrop(alpha, '~', 'bad_signature');
-    assertDrop(alpha, codec({ node: 'beta', creation: 'creB', secret: 'another secret' }).encode('leave', {}), 'bad_signature');
+    assertDrop(alpha, codec({ node: 'beta', creation: 'creB', secret: 'another secret' }).encode('leave', {}, 1), 'bad_signature');
     // Validation after the signature still applies: a signed frame of another cluster is foreign.
     assertDrop(alpha, rawFrame({ c: 'c2' }, secret), 'foreign_cluster');
     assertDrop(alpha, rawFrame({ k: 'bogus' }, secret), 'malformed');

@@ -1,16 +1,19 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Pid, Ref } from '@roster/core';
 import { WireDecodeError, WireEncodeError } from '../errors.js';
-import { fromWire, toWire } from './wire-values.js';
+import { MAX_DEPTH, fromWire, toWire } from './wire-values.js';
 
 /** The envelope version this node speaks. */
 export const WIRE_VERSION = 1;
 
 /**
  * Every frame is one envelope:
- * `{"v":1,"c":cluster,"f":fromNode,"i":fromCreation,"k":kind,"b":body}`,
+ * `{"v":1,"c":cluster,"f":fromNode,"i":fromCreation,"k":kind,"q":seq,"r":toCreation,"b":body}`,
  * prefixed with `~<HMAC-SHA256 base64url, 43 chars>` when the cluster has a
- * secret. Bodies by kind are in docs/protocol.md.
+ * secret. `q` is the sender's sequence number on the stream the frame travels
+ * (its broadcasts, or its direct frames to one receiver incarnation); `r`,
+ * only on direct frames, is the receiver's creation. Bodies by kind are in
+ * docs/protocol.md.
  */
 export type Kind = 'hello' | 'hb' | 'refuse' | 'leave' | 'msg' | 'link' | 'unlink' | 'exit' | 'mon' | 'demon' | 'down' | 'ch';
 
@@ -19,6 +22,10 @@ export interface Envelope {
   readonly creation: string;
   readonly kind: Kind;
   readonly body: Record<string, unknown>;
+  /** The sender's sequence number on this frame's stream; undefined on a hand-written frame without one. */
+  readonly seq: number | undefined;
+  /** Direct frames only: the creation of the receiver the sender meant. */
+  readonly to: string | undefined;
 }
 
 export interface CodecOptions {
@@ -31,6 +38,12 @@ export interface CodecOptions {
 
 const KINDS = new Set<string>(['hello', 'hb', 'refuse', 'leave', 'msg', 'link', 'unlink', 'exit', 'mon', 'demon', 'down', 'ch']);
 const SIGNATURE_LENGTH = 43;
+/**
+ * Deepest bracket nesting a frame may have: the envelope and its body, then
+ * a value of `MAX_DEPTH` levels, each possibly wrapped in `{"$obj": …}`,
+ * with a tagged leaf (`{"$pid":[…]}`) at the bottom.
+ */
+export const MAX_FRAME_DEPTH = 2 * (MAX_DEPTH + 2) + 4;
 
 /** Encodes and decodes this node's envelopes. */
 export class EnvelopeCodec {
@@ -46,9 +59,23 @@ export class EnvelopeCodec {
     this.#prefix = `{"v":${WIRE_VERSION},"c":${JSON.stringify(options.cluster)},"f":${JSON.stringify(options.node)},"i":${JSON.stringify(options.creation)},"k":"`;
   }
 
-  /** Throws `WireEncodeError` for a body value that cannot cross. */
-  encode(kind: Kind, body: Record<string, unknown>): string {
-    const json = `${this.#prefix}${kind}","b":${JSON.stringify(toWire(body))}}`;
+  /**
+   * Throws `WireEncodeError` for a body value that cannot cross. `seq` is the
+   * frame's sequence number on its stream; `to`, for a direct frame, is the
+   * receiver's creation as a JSON string (`JSON.stringify(creation)`).
+   */
+  encode(kind: Kind, body: Record<string, unknown>, seq: number, to?: string): string {
+    return this.frame(kind, EnvelopeCodec.body(body), seq, to);
+  }
+
+  /** A body serialised once, for {@link frame} to put in several envelopes. Throws `WireEncodeError`. */
+  static body(body: Record<string, unknown>): string {
+    return JSON.stringify(toWire(body));
+  }
+
+  /** An envelope around a body from {@link body}; see {@link encode}. */
+  frame(kind: Kind, body: string, seq: number, to?: string): string {
+    const json = to === undefined ? `${this.#prefix}${kind}","q":${seq},"b":${body}}` : `${this.#prefix}${kind}","q":${seq},"r":${to},"b":${body}}`;
     if (json.length * 3 > this.#maxFrameBytes && Buffer.byteLength(json) > this.#maxFrameBytes) {
       throw new WireEncodeError(`cannot send: the message is larger than maxFrameBytes (${this.#maxFrameBytes} bytes)`, '$');
     }
@@ -75,6 +102,7 @@ export class EnvelopeCodec {
     } else if (frame.charCodeAt(0) === 126) {
       throw new WireDecodeError('bad_signature', 'signed frame, but this node has no cluster secret');
     }
+    checkDepth(json);
     let raw: unknown;
     try {
       raw = JSON.parse(json);
@@ -82,17 +110,47 @@ export class EnvelopeCodec {
       throw new WireDecodeError('malformed', 'not JSON');
     }
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new WireDecodeError('malformed', 'not an envelope object');
-    const { v, c, f, i, k, b } = raw as Record<string, unknown>;
+    const { v, c, f, i, k, q, r, b } = raw as Record<string, unknown>;
     if (v !== WIRE_VERSION) throw new WireDecodeError('version', `unsupported envelope version ${JSON.stringify(v)}`);
     if (c !== this.#cluster) throw new WireDecodeError('foreign_cluster', `frame of cluster ${JSON.stringify(c)}`);
     if (typeof f !== 'string' || f.length === 0 || typeof i !== 'string' || i.length === 0) {
       throw new WireDecodeError('malformed', 'missing sender');
     }
     if (typeof k !== 'string' || !KINDS.has(k)) throw new WireDecodeError('malformed', `unknown kind ${JSON.stringify(k)}`);
+    if (q !== undefined && !(Number.isSafeInteger(q) && (q as number) > 0)) throw new WireDecodeError('malformed', 'bad sequence number');
+    if (r !== undefined && !isString(r)) throw new WireDecodeError('malformed', 'bad receiver creation');
     if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new WireDecodeError('malformed', 'body is not an object');
     const body = fromWire(b) as Record<string, unknown>;
     validateBody(k as Kind, body);
-    return { from: f, creation: i, kind: k as Kind, body };
+    return { from: f, creation: i, kind: k as Kind, body, seq: q as number | undefined, to: r as string | undefined };
+  }
+}
+
+/**
+ * Refuses JSON nested deeper than {@link MAX_FRAME_DEPTH} before `JSON.parse`
+ * spends time (and stack) on it: one linear pass over the brackets outside
+ * strings, skipping each string with `indexOf`.
+ */
+function checkDepth(json: string): void {
+  let depth = 0;
+  const length = json.length;
+  for (let index = 0; index < length; index++) {
+    const code = json.charCodeAt(index);
+    if (code === 34 /* " */) {
+      // To the closing quote: one not preceded by an odd run of backslashes.
+      for (;;) {
+        const close = json.indexOf('"', index + 1);
+        if (close === -1) return; // unterminated: JSON.parse says malformed
+        let slashes = 0;
+        while (json.charCodeAt(close - 1 - slashes) === 92 /* \ */) slashes++;
+        index = close;
+        if ((slashes & 1) === 0) break;
+      }
+    } else if (code === 91 /* [ */ || code === 123 /* { */) {
+      if (++depth > MAX_FRAME_DEPTH) throw new WireDecodeError('malformed', `nested too deep (more than ${MAX_FRAME_DEPTH} levels)`);
+    } else if (code === 93 /* ] */ || code === 125 /* } */) {
+      depth--;
+    }
   }
 }
 
@@ -104,13 +162,21 @@ const isPid = (value: unknown): boolean => value instanceof Pid;
 const isRef = (value: unknown): boolean => value instanceof Ref;
 const isString = (value: unknown): boolean => typeof value === 'string' && value.length > 0;
 const isCount = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 0;
+const optional = (check: (value: unknown) => boolean) => (value: unknown): boolean => value === undefined || check(value);
+/** `c` of a heartbeat: by peer name, the last direct sequence number sent to it. */
+const isCounts = (value: unknown): boolean => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  for (const key in value) if (!isCount((value as Record<string, unknown>)[key])) return false;
+  return true;
+};
+const isTime = optional(isCount);
 
 /** The fields each kind must carry, and what they must be. */
 const SHAPES: Record<Kind, Record<string, (value: unknown) => boolean>> = {
-  hello: { a: isString, s: isCount },
-  hb: { a: isString, s: isCount },
+  hello: { a: isString, s: isCount, t: isTime },
+  hb: { a: isString, s: isCount, t: isTime, c: optional(isCounts) },
   refuse: { reason: isString },
-  leave: {},
+  leave: { t: isTime },
   msg: { t: isPid },
   link: { f: isPid, t: isPid },
   unlink: { f: isPid, t: isPid },

@@ -20,7 +20,8 @@ import { WireDecodeError, WireEncodeError } from '../errors.js';
  * Anything else (functions, symbols, Map, Set, class instances, cycles) is
  * refused at the sender with a `WireEncodeError` naming where it is.
  */
-const MAX_DEPTH = 64;
+/** Deepest nesting of a value that crosses the wire. */
+export const MAX_DEPTH = 64;
 
 export function toWire(value: unknown): unknown {
   try {

@@ -336,6 +336,32 @@ export class World {
     this.crashed.delete(name);
   }
 
+  /**
+   * A node that was not part of the world joins the running cluster (or one
+   * whose old incarnation is gone comes back); resolves when its
+   * `Node.start` does, with nothing awaited after it.
+   */
+  async join(name: string): Promise<Node> {
+    const existing = this.#nodes.get(name);
+    if (existing !== undefined && existing.alive && !this.crashed.has(name)) throw new Error(`${name} is already running`);
+    const registry = World.#newRegistry(this.options);
+    const node = await this.harness.startNode(name, { registries: { globals: registry } });
+    this.#adopt(node, registry);
+    this.crashed.delete(name);
+    return node;
+  }
+
+  /**
+   * Stops a node gracefully (`node.stop()`: its processes exit, then it
+   * leaves); it counts as down (in `crashed`) until `restart` or `join`.
+   */
+  async stopNode(name: string): Promise<void> {
+    const node = this.node(name);
+    for (const probe of this.probes.values()) if (probe.pid.node === name && probe.pid.creation === node.creation) probe.nodeGone = true;
+    this.crashed.add(name);
+    await within(node.stop(), 10_000, `graceful stop of ${name}`);
+  }
+
   /** Every live node sees every other live node. */
   async waitForMembership(ms = 10_000): Promise<void> {
     const live = this.liveNames.map((name) => this.node(name));

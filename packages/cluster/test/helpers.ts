@@ -1,0 +1,123 @@
+/**
+ * Shared helpers of the @roster/cluster tests: nodes on a private
+ * MemoryBroker, a spy transport in the same cluster that captures what is
+ * broadcast and can send anything back, and bounded waits on cluster events.
+ */
+import { Node } from '@roster/core';
+import { Cluster, MemoryBroker, MemoryTransport, clusterOf, type ClusterEvents, type ClusterOptions } from '../src/index.js';
+
+/**
+ * Rejects if `promise` has not settled within `ms`. The timer keeps the
+ * process alive meanwhile (heartbeat timers do not), and is cleared at once.
+ */
+export function within<T>(promise: Promise<T>, what: string, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** The next `event` of `cluster` whose first argument is about `node`, with its arguments. */
+export function nextEvent<E extends 'nodeup' | 'nodedown' | 'gap'>(
+  cluster: Cluster,
+  event: E,
+  node: string,
+  ms: number,
+): Promise<Parameters<ClusterEvents[E]>> {
+  return within(
+    new Promise((resolve) => {
+      const listener = (...args: unknown[]): void => {
+        if ((args[0] as { node: string }).node !== node) return;
+        cluster.off(event, listener as never);
+        resolve(args as Parameters<ClusterEvents[E]>);
+      };
+      cluster.on(event, listener as never);
+    }),
+    `${event} ${node}`,
+    ms,
+  );
+}
+
+/** The JSON of a frame, signed or not. */
+export function envelopeOf(frame: string): Record<string, unknown> & { b: Record<string, unknown> } {
+  return JSON.parse(frame.startsWith('~') ? frame.slice(44) : frame) as Record<string, unknown> & { b: Record<string, unknown> };
+}
+
+let clusters = 0;
+
+/** A cluster of nodes on one private broker, with a spy connected before any node. */
+export class TestNet {
+  readonly broker = new MemoryBroker();
+  readonly id = `cluster-test-${process.pid}-${++clusters}`;
+  readonly nodes: Node[] = [];
+  /** Every frame the spy received (broadcasts of every node, in order). */
+  readonly captured: string[] = [];
+  readonly spy = new MemoryTransport({ broker: this.broker });
+  readonly #waiters: { match: (frame: string) => boolean; resolve: (frame: string) => void }[] = [];
+
+  constructor(readonly options: ClusterOptions = {}) {
+    this.spy.on('frame', (frame) => {
+      this.captured.push(frame);
+      for (const waiter of [...this.#waiters]) {
+        if (waiter.match(frame)) {
+          this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+          waiter.resolve(frame);
+        }
+      }
+    });
+  }
+
+  async open(): Promise<this> {
+    await this.spy.connect({ cluster: this.id, node: 'spy' });
+    return this;
+  }
+
+  async start(name: string, options: ClusterOptions = {}): Promise<Node> {
+    const transport = options.transport ?? new MemoryTransport({ broker: this.broker });
+    const node = await Node.start({ name, cluster: { id: this.id, joinWindow: 20, ...this.options, ...options, transport } });
+    this.nodes.push(node);
+    return node;
+  }
+
+  cluster(node: Node): Cluster {
+    return clusterOf(node)!;
+  }
+
+  /** The next broadcast the spy sees from `node` of `kind` (hello, hb, leave). */
+  nextBroadcast(node: string, kind: string, ms = 3000): Promise<string> {
+    return within(
+      new Promise<string>((resolve) => {
+        this.#waiters.push({
+          match: (frame) => {
+            const envelope = envelopeOf(frame);
+            return envelope['f'] === node && envelope['k'] === kind;
+          },
+          resolve,
+        });
+      }),
+      `a ${kind} broadcast from ${node}`,
+      ms,
+    );
+  }
+
+  /** The broker's address of `node`'s live connection. */
+  address(node: string): string {
+    const connection = this.broker.connections(this.id).find((c) => c.node === node);
+    if (connection === undefined) throw new Error(`${node} is not connected`);
+    return connection.address;
+  }
+
+  async close(): Promise<void> {
+    for (const node of this.nodes) await node.stop().catch(() => {});
+    await this.spy.close();
+  }
+}

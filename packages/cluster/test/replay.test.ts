@@ -80,7 +80,7 @@ for (const secret of [SECRET, undefined]) {
         'the EXIT across the link',
         3000,
       );
-      assert.equal(exits[0]!.reason, 'boom');
+      assert.equal((exits as ExitMessage[])[0]!.reason, 'boom');
       assert.ok(a.isAlive(onA));
     });
 

@@ -98,6 +98,8 @@ type Step =
   | { readonly k: 'kill'; readonly name: number }
   | { readonly k: 'partition'; readonly side: readonly string[] }
   | { readonly k: 'cut'; readonly a: string; readonly b: string }
+  /** Waits (on the event, bounded) until one end of a cut a–b has dropped the other: the window of issue 7 point 8. */
+  | { readonly k: 'awaitDown'; readonly a: string; readonly b: string }
   | { readonly k: 'heal' }
   | { readonly k: 'faults'; readonly fault: FaultKind }
   | { readonly k: 'faultsOff' }
@@ -131,7 +133,7 @@ export function generate(seed: number): Program {
   const down: string[] = [];
   let joined = 0;
   const steps: Step[] = [{ k: 'register', at: rng.pick(nodes), name: rng.int(NAMES.length) }];
-  const length = 4 + rng.int(5);
+  const length = 5 + rng.int(6);
   while (steps.length < length) {
     const live = [...up];
     const roll = rng.int(100);
@@ -148,6 +150,14 @@ export function generate(seed: number): Program {
       const a = rng.pick(live);
       const b = rng.pick(live.filter((n) => n !== a));
       steps.push({ k: 'cut', a, b });
+      if (rng.chance(0.6)) {
+        steps.push({ k: 'awaitDown', a, b });
+        if (rng.chance(0.6)) {
+          const name = rng.int(NAMES.length);
+          const [first, second] = rng.chance(0.5) ? [a, b] : [b, a];
+          steps.push({ k: 'register', at: first, name }, { k: 'register', at: second, name });
+        }
+      }
     } else if (roll < 62) steps.push({ k: 'heal' });
     else if (roll < 70) steps.push({ k: 'faults', fault: rng.pick(['delay', 'duplicate', 'reorder', 'loss', 'mixed'] as const) });
     else if (roll < 73) steps.push({ k: 'faultsOff' });
@@ -169,7 +179,7 @@ export function generate(seed: number): Program {
       const node = `j${++joined}`;
       up.add(node);
       steps.push({ k: 'join', node });
-    } else if (roll < 92) steps.push({ k: 'registryCrash', node: rng.pick(live) });
+    } else if (roll < 91) steps.push({ k: 'registryCrash', node: rng.pick(live) });
     else steps.push({ k: 'wait', ms: rng.pick([300, 1500, 3500]) });
   }
   return { seed, nodes, steps };
@@ -517,6 +527,29 @@ class Run {
         this.cut(step.a, step.b);
         this.note(`cut ${step.a}-${step.b}`);
         return;
+      case 'awaitDown': {
+        if (!this.links.cuts.has(pair(step.a, step.b)) || !this.links.isLive(step.a) || !this.links.isLive(step.b)) return;
+        const na = world.node(step.a);
+        const nb = world.node(step.b);
+        if (!na.nodes().includes(step.b) || !nb.nodes().includes(step.a)) return;
+        await within(
+          new Promise<void>((resolve) => {
+            const done = (): void => {
+              na.off('nodedown', onA);
+              nb.off('nodedown', onB);
+              resolve();
+            };
+            const onA = (peer: string): void => void (peer === step.b && done());
+            const onB = (peer: string): void => void (peer === step.a && done());
+            na.on('nodedown', onA);
+            nb.on('nodedown', onB);
+          }),
+          FAILURE_TIMEOUT * 3,
+          `${this.context}: a nodedown across the cut ${step.a}-${step.b}`,
+        );
+        this.note(`one side of ${step.a}-${step.b} dropped the other: ${step.a} lists ${na.nodes().join(',')}; ${step.b} lists ${nb.nodes().join(',')}`);
+        return;
+      }
       case 'heal':
         this.healAll();
         return;
@@ -723,6 +756,7 @@ async function runSeed(seed: number): Promise<RunResult> {
       run.probeState(`after step ${index} ${JSON.stringify(step)}`);
     }
     await run.settle();
+    if (process.env['ROSTER_SEARCH_VERBOSE'] === '1') console.error(`seed ${seed}: ${describeProgram(program)}\n${run.log.map((l) => `    ${l}`).join('\n')}`);
     if (run.violations.size === 0) return { seed, ms: Date.now() - began, skippedRegistryCrash: run.skippedRegistryCrash };
     throw new Error([...run.violations.values()].join('\n    '));
   } catch (error) {
@@ -755,7 +789,7 @@ test('the program generator is a pure function of the seed and covers every comm
   assert.deepEqual(generate(12345), generate(12345));
   const kinds = new Set<string>();
   for (let seed = 0; seed < 400; seed++) for (const step of generate(seed).steps) kinds.add(step.k === 'faults' ? `faults:${step.fault}` : step.k);
-  const all = ['register', 'burst', 'unregister', 'kill', 'partition', 'cut', 'heal', 'faultsOff', 'crash', 'stop', 'restart', 'join', 'registryCrash', 'wait'];
+  const all = ['register', 'burst', 'unregister', 'kill', 'partition', 'cut', 'awaitDown', 'heal', 'faultsOff', 'crash', 'stop', 'restart', 'join', 'registryCrash', 'wait'];
   for (const kind of [...all, 'faults:delay', 'faults:duplicate', 'faults:reorder', 'faults:loss', 'faults:mixed']) assert.ok(kinds.has(kind), `no program has ${kind}`);
 });
 

@@ -112,6 +112,8 @@ export interface WorldOptions {
   readonly membershipTimeout?: number;
   /** AmqpTransport options besides the URL (`transport: 'amqp'`). */
   readonly amqp?: Omit<AmqpTransportOptions, 'urls'>;
+  /** The cluster secret (signed frames); default none. */
+  readonly secret?: string;
 }
 
 /**
@@ -146,6 +148,7 @@ export class World {
       ...(options.failureTimeout === undefined ? {} : { failureTimeout: options.failureTimeout }),
       ...(options.membershipTimeout === undefined ? {} : { membershipTimeout: options.membershipTimeout }),
       ...(options.amqp === undefined ? {} : { amqp: options.amqp }),
+      ...(options.secret === undefined ? {} : { secret: options.secret }),
       registries: (name) => {
         const registry = World.#newRegistry(options);
         pending.set(name, registry);

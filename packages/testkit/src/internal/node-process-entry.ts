@@ -10,6 +10,7 @@ import { EchoServer } from './node-process-echo.js';
 import type {
   ChildMessage,
   ChildStartOptions,
+  NamedPid,
   NodeProcessCommand,
   ParentMessage,
   PidFields,
@@ -41,6 +42,15 @@ function serializeError(error: unknown): SerializedError {
 }
 
 const fields = (pid: Pid): PidFields => ({ node: pid.node, creation: pid.creation, id: pid.id });
+const startSnapshots = new Map<string, NamedPid[]>();
+
+function snapshot(self: Node, key: string): NamedPid[] {
+  const registry = self.registry(key);
+  return registry.registered().map((name) => {
+    const pid = registry.whereisName(name);
+    return { name, pid: pid === undefined ? null : fields(pid) };
+  });
+}
 const toPid = (f: PidFields): Pid => new Pid(f.node, f.creation, f.id);
 
 async function start(options: ChildStartOptions): Promise<void> {
@@ -60,6 +70,8 @@ async function start(options: ChildStartOptions): Promise<void> {
     if (options[key] !== undefined) cluster[key] = options[key];
   }
   node = await Node.start({ name: options.name, cluster, registries });
+  // Synchronously, before anything else runs: what each registry knew when Node.start resolved.
+  for (const key of Object.keys(registries)) startSnapshots.set(key, snapshot(node, key));
   node.on('nodeup', (peer) => post({ type: 'event', event: 'nodeup', node: peer }));
   node.on('nodedown', (peer) => post({ type: 'event', event: 'nodedown', node: peer }));
   post({ type: 'ready', name: node.name, creation: node.creation });
@@ -92,6 +104,13 @@ async function run(command: NodeProcessCommand): Promise<unknown> {
       return null;
     case 'nodes':
       return self.nodes();
+    case 'registered':
+      return snapshot(self, command.key);
+    case 'startSnapshot': {
+      const taken = startSnapshots.get(command.key);
+      if (taken === undefined) throw new Error(`no registry ${command.key} was installed at start`);
+      return taken;
+    }
     case 'stop':
       stopping = true;
       await self.stop();

@@ -58,10 +58,24 @@ export type NodeProcessCommand =
   | { readonly cmd: 'exitProcess'; readonly to: PidFields; readonly reason: unknown }
   /** The live members the child's node sees. */
   | { readonly cmd: 'nodes' }
+  /** Every name the registry `key` holds now (`registered()`), each with its `whereisName`. */
+  | { readonly cmd: 'registered'; readonly key: string }
+  /**
+   * The same, as it was at the instant `Node.start` resolved in the child
+   * (taken synchronously then, before anything else ran): what a joining or
+   * restarted node knew when it started.
+   */
+  | { readonly cmd: 'startSnapshot'; readonly key: string }
   /** Stops the node gracefully (`node.stop()`), then the process exits 0. */
   | { readonly cmd: 'stop' }
   /** `process.exit(code)` at once, without stopping the node (peers notice by timeout). */
   | { readonly cmd: 'exit'; readonly code?: number };
+
+/** A registered name and the pid it resolves to (`null`: it no longer resolves). */
+export interface NamedPid {
+  readonly name: unknown;
+  readonly pid: PidFields | null;
+}
 
 export interface NodeProcessResults {
   spawnEcho: PidFields;
@@ -71,6 +85,8 @@ export interface NodeProcessResults {
   call: unknown;
   exitProcess: null;
   nodes: string[];
+  registered: NamedPid[];
+  startSnapshot: NamedPid[];
   stop: null;
   exit: null;
 }

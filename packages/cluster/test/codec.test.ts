@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Pid, Ref } from '@roster/core';
 import { WireDecodeError, WireEncodeError, type DropReason } from '../src/errors.js';
-import { EnvelopeCodec, WIRE_VERSION, type Kind } from '../src/internal/envelope.js';
+import { EnvelopeCodec, MAX_FRAME_DEPTH, WIRE_VERSION, type Kind } from '../src/internal/envelope.js';
 import { fromWire, toWire } from '../src/internal/wire-values.js';
 
 const envSeed = process.env['ROSTER_SEED'];
@@ -355,5 +355,38 @@ describe('envelope codec', () => {
     assertDrop(alpha, rawFrame({ k: 'bogus' }, secret), 'malformed');
     // A node without a secret refuses signed frames rather than guessing.
     assertDrop(codec(), frame, 'bad_signature');
+  });
+
+  it('refuses a frame nested deeper than MAX_FRAME_DEPTH before parsing it, and still parses deep legal values', () => {
+    const alpha = codec({ maxFrameBytes: 1024 * 1024 });
+    const deep = `{"v":${WIRE_VERSION},"c":"c1","f":"beta","i":"creB","k":"msg","b":{"t":{"$pid":["alpha","creA",7]},"m":${'['.repeat(400_000)}${']'.repeat(400_000)}}}`;
+    const parse = JSON.parse;
+    let parsed = 0;
+    JSON.parse = ((...args: Parameters<typeof JSON.parse>) => {
+      parsed++;
+      return parse(...args);
+    }) as typeof JSON.parse;
+    try {
+      assert.throws(
+        () => alpha.decode(deep),
+        (error: unknown) => error instanceof WireDecodeError && error.reason === 'malformed' && /nested too deep/.test(error.message),
+      );
+      assert.equal(parsed, 0, 'refused without JSON.parse');
+      // Just past the limit, objects this time.
+      const over = `{"v":${WIRE_VERSION},"c":"c1","f":"beta","i":"creB","k":"msg","b":{"t":{"$pid":["alpha","creA",7]},"m":${'{"a":'.repeat(MAX_FRAME_DEPTH)}1${'}'.repeat(MAX_FRAME_DEPTH)}}}`;
+      assertDrop(alpha, over, 'malformed');
+      assert.equal(parsed, 0);
+    } finally {
+      JSON.parse = parse;
+    }
+
+    // The deepest value a sender may send: every level an object with a `$` key (wrapped in `$obj` on the wire), a pid at the bottom.
+    let value: unknown = pidA;
+    for (let level = 0; level < 62; level++) value = { $k: value, s: '"]]]\\' };
+    const beta = codec({ node: 'beta', creation: 'creB' });
+    assert.deepStrictEqual(alpha.decode(beta.encode('msg', { t: pidA, m: value }, 1)).body['m'], value);
+    // Brackets, escaped quotes and backslashes inside strings are not nesting.
+    const tricky = ['[[[[', '\\"{{{{', '\\', '"', `${'['.repeat(10_000)}\\"`];
+    assert.deepStrictEqual(alpha.decode(beta.encode('msg', { t: pidA, m: tricky }, 2)).body['m'], tricky);
   });
 });

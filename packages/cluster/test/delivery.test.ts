@@ -143,3 +143,18 @@ describe('channel frames that arrive before the channel opens', () => {
     assert.deepEqual(got, Array.from({ length: 16 }, (_, index) => `${index}:x`.slice(0, 3)));
   });
 });
+
+describe('over-deep frames', () => {
+  it('are dropped as malformed and counted, and the node carries on', async () => {
+    const n = await net();
+    const a = await n.start('a');
+    await n.start('b');
+    await within(n.broker.idle(), 'membership', 3000);
+    const before = n.cluster(a).stats.dropped.malformed;
+    const body = `{"a":${JSON.stringify(n.spy.address)},"s":0,"x":${'['.repeat(500_000)}${']'.repeat(500_000)}}`;
+    n.spy.broadcast(`{"v":1,"c":${JSON.stringify(n.id)},"f":"deep","i":"d1","k":"hello","q":1,"b":${body}}`);
+    await within(n.broker.idle(), 'the frame', 3000);
+    assert.equal(n.cluster(a).stats.dropped.malformed - before, 1);
+    assert.deepEqual(a.nodes(), ['b']);
+  });
+});

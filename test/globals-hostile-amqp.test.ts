@@ -21,7 +21,7 @@
 import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { connect, type Channel, type ChannelModel } from 'amqplib';
 import { canonicalName, type Node, type Pid } from '@roster/core';
 import { clusterOf } from '@roster/cluster';
@@ -73,87 +73,119 @@ function heap(): number {
   return process.memoryUsage().heapUsed;
 }
 
-describe('hostile frames on the exchange of a cluster without a secret', () => {
-  let world: World;
-  let exchange: string;
-  let id: string;
+/** A fresh 3-node cluster per attack (one attack that succeeds must not hide the next), names held on each node. */
+class Target {
+  readonly id: string;
+  readonly exchange: string;
   /** Owners by name before the attacks. */
-  let baseline: Map<string, Pid>;
-  let membership: number;
-  let barriers = 0;
+  readonly baseline = new Map<string, Pid>();
+  membership = 0;
+  #barriers = 0;
 
-  before(async () => {
-    world = await World.start({ transport: 'amqp', nodes: ['h1', 'h2', 'h3'], amqpUrl: rabbit!.url, membershipTimeout: 20_000 });
-    id = world.harness.id;
-    exchange = `roster.${id}`;
-    const pa = await world.spawn('h1');
-    const pb = await world.spawn('h2');
-    const pc = await world.spawn('h3');
-    baseline = new Map();
-    for (const [at, probe, names] of [
-      ['h1', pa, ['held']],
-      ['h2', pb, ['other']],
-      ['h3', pc, Array.from({ length: 50 }, (_, i) => `h3-${i}`)],
-    ] as const) {
-      for (const name of names) {
-        assert.equal(await world.registry(at).registerName(name, probe.pid), 'yes');
-        baseline.set(name, probe.pid);
-      }
-    }
-    for (const [name] of baseline) for (const node of world.names) await waitFor(() => world.registry(node).whereisName(name) !== undefined, 3000, `${node} to learn ${name}`);
-    membership = world.membershipEvents;
-  });
-  after(async () => {
-    await world?.stop();
-  });
-
-  const toAll = (frame: string): void => void channel!.publish(exchange, '', Buffer.from(frame));
-  const toNode = (node: string, frame: string): void => {
-    const address = world.harness.transportOf(node).address;
-    assert.ok(address !== undefined, `${node} has no queue`);
-    channel!.publish('', address, Buffer.from(frame));
-  };
-
-  /**
-   * Waits until `node` has received `frames` more frames than `before`, then
-   * registers a fresh name there: the registry actor handles its mailbox in
-   * order, so once that answers every hostile message before it was handled.
-   */
-  async function settled(node: string, received: number, frames: number): Promise<void> {
-    const cluster = clusterOf(world.node(node))!;
-    const droppedBefore = drops(world, node);
-    await waitFor(() => cluster.stats.received + (drops(world, node) - droppedBefore) >= received + frames, 10_000, `${node} to receive ${frames} frames`);
-    const probe = await world.spawn(node);
-    assert.equal(await world.registry(node).registerName(`barrier-${++barriers}`, probe.pid), 'yes', `${node}: a claim after the attack`);
+  private constructor(readonly world: World) {
+    this.id = world.harness.id;
+    this.exchange = `roster.${this.id}`;
   }
 
-  function assertUnchanged(what: string): void {
+  static async start(): Promise<Target> {
+    const world = await World.start({ transport: 'amqp', nodes: ['h1', 'h2', 'h3'], amqpUrl: rabbit!.url, membershipTimeout: 20_000 });
+    const target = new Target(world);
+    try {
+      const pa = await world.spawn('h1');
+      const pb = await world.spawn('h2');
+      const pc = await world.spawn('h3');
+      for (const [at, probe, names] of [
+        ['h1', pa, ['held']],
+        ['h2', pb, ['other']],
+        ['h3', pc, Array.from({ length: 50 }, (_, i) => `h3-${i}`)],
+      ] as const) {
+        for (const name of names) {
+          assert.equal(await world.registry(at).registerName(name, probe.pid), 'yes');
+          target.baseline.set(name, probe.pid);
+        }
+      }
+      for (const [name] of target.baseline) {
+        for (const node of world.names) await waitFor(() => world.registry(node).whereisName(name) !== undefined, 3000, `${node} to learn ${name}`);
+      }
+      target.membership = world.membershipEvents;
+      return target;
+    } catch (error) {
+      await world.stop();
+      throw error;
+    }
+  }
+
+  toAll(frame: string): void {
+    channel!.publish(this.exchange, '', Buffer.from(frame));
+  }
+
+  toNode(node: string, frame: string): void {
+    const address = this.world.harness.transportOf(node).address;
+    assert.ok(address !== undefined, `${node} has no queue`);
+    channel!.publish('', address, Buffer.from(frame));
+  }
+
+  received(node: string): number {
+    return clusterOf(this.world.node(node))!.stats.received;
+  }
+
+  /**
+   * Waits until `node` has received (or dropped) `frames` more frames than
+   * `received`, then registers a fresh name there: the registry actor handles
+   * its mailbox in order, so once that answers, every hostile message before
+   * it was handled.
+   */
+  async settled(node: string, received: number, frames: number, droppedBefore: number): Promise<void> {
+    const world = this.world;
+    const cluster = clusterOf(world.node(node))!;
+    await waitFor(() => cluster.stats.received + (drops(world, node) - droppedBefore) >= received + frames, 10_000, `${node} to receive ${frames} frames`);
+    const probe = await world.spawn(node);
+    assert.equal(await world.registry(node).registerName(`barrier-${++this.#barriers}`, probe.pid), 'yes', `${node}: a claim after the attack`);
+  }
+
+  assertUnchanged(what: string): void {
+    const world = this.world;
     for (const node of world.names) {
-      for (const [name, pid] of baseline) {
+      for (const [name, pid] of this.baseline) {
         assert.equal(world.registry(node).whereisName(name)?.key, pid.key, `${what}: ${node} resolves ${name}`);
       }
     }
-    for (const pid of new Set(baseline.values())) assert.ok(world.isAlive(pid), `${what}: ${pid.key} was killed`);
+    for (const pid of new Set(this.baseline.values())) assert.ok(world.isAlive(pid), `${what}: ${pid.key} was killed`);
     assert.equal(world.conflicts.length, 0, `${what}: conflicts: ${JSON.stringify(world.conflicts.map((c) => canonicalName(c.outcome.name)))}`);
-    assert.equal(world.membershipEvents, membership, `${what}: membership changed`);
+    assert.equal(world.membershipEvents, this.membership, `${what}: membership changed`);
   }
+}
+
+describe('hostile frames on the exchange of a cluster without a secret', () => {
+  let target: Target | undefined;
+  afterEach(async () => {
+    await target?.world.stop();
+    target = undefined;
+  });
+  const start = async (): Promise<Target> => (target = await Target.start());
 
   test('a forged old commit with no claim steals nothing and kills nobody; it is counted', async () => {
+    const t = await start();
+    const world = t.world;
+    const id = t.id;
     const h2 = world.node('h2');
-    const victim = baseline.get('other')!; // a real process of h2, so the commit looks plausible
+    const victim = t.baseline.get('other')!; // a real process of h2, so the commit looks plausible
     const before = { h1: drops(world, 'h1'), h3: drops(world, 'h3') };
     const received = { h1: clusterOf(world.node('h1'))!.stats.received, h3: clusterOf(world.node('h3'))!.stats.received };
-    toAll(globals(id, h2, { op: 'commit', name: 'held', pid: wirePid(victim), epoch: [1, 0, 'h2'] }));
-    await settled('h1', received.h1, 1);
-    await settled('h3', received.h3, 1);
-    assertUnchanged('after a forged commit');
+    t.toAll(globals(id, h2, { op: 'commit', name: 'held', pid: wirePid(victim), epoch: [1, 0, 'h2'] }));
+    await t.settled('h1', received.h1, 1, before.h1);
+    await t.settled('h3', received.h3, 1, before.h3);
+    t.assertUnchanged('after a forged commit');
     assert.ok(drops(world, 'h1') > before.h1, 'h1 (the owner) counted the forged commit as dropped');
     assert.ok(drops(world, 'h3') > before.h3, 'h3 counted the forged commit as dropped');
   });
 
   test('a claim with epoch counter 2^53-1, and one stamped 10 years ahead: the node claims on, peers accept its claims', async () => {
+    const t = await start();
+    const world = t.world;
+    const id = t.id;
     const h2 = world.node('h2');
-    const pid = wirePid(baseline.get('other')!);
+    const pid = wirePid(t.baseline.get('other')!);
     for (const [label, epoch] of [
       ['counter 2^53-1', [Date.now(), Number.MAX_SAFE_INTEGER, 'h2']],
       ['wall +10 years', [Date.now() + 10 * 365 * 24 * 3600 * 1000, 0, 'h2']],
@@ -161,9 +193,8 @@ describe('hostile frames on the exchange of a cluster without a secret', () => {
       const before = drops(world, 'h3');
       const peerDrops = { h1: drops(world, 'h1'), h2: drops(world, 'h2') };
       const received = clusterOf(world.node('h3'))!.stats.received;
-      toNode('h3', globals(id, h2, { op: 'claim', name: `forged-${label}`, pid, epoch }));
-      await settled('h3', received, 1);
-      assert.ok(drops(world, 'h3') > before, `${label}: h3 counted the forged epoch as dropped`);
+      t.toNode('h3', globals(id, h2, { op: 'claim', name: `forged-${label}`, pid, epoch }));
+      await t.settled('h3', received, 1, before);
       // Later claims of h3 go through and reach every peer, which drops none of them.
       const probe = await world.spawn('h3');
       for (let i = 0; i < 5; i++) {
@@ -174,65 +205,76 @@ describe('hostile frames on the exchange of a cluster without a secret', () => {
       assert.equal(drops(world, 'h1'), peerDrops.h1, `${label}: h1 dropped claims of h3`);
       assert.equal(drops(world, 'h2'), peerDrops.h2, `${label}: h2 dropped claims of h3`);
       for (const node of world.names) assert.equal(world.registry(node).whereisName(`forged-${label}`), undefined, `${label}: ${node} holds the forged claim`);
+      assert.ok(drops(world, 'h3') > before, `${label}: h3 counted the forged epoch as dropped`);
     }
-    assertUnchanged('after forged epochs');
+    t.assertUnchanged('after forged epochs');
   });
 
   test('an oversized frame and 1 MiB of nested arrays are dropped and counted; nothing changes', async () => {
+    const t = await start();
+    const world = t.world;
+    const id = t.id;
     const h2 = world.node('h2');
     const before = drops(world, 'h3');
     const received = clusterOf(world.node('h3'))!.stats.received;
     const oversizedBefore = clusterOf(world.node('h3'))!.stats.dropped.oversized;
-    toNode('h3', globals(id, h2, { op: 'release', name: 'x'.repeat(2 * MiB), epoch: [1, 0, 'h2'], reason: 'normal' }));
+    t.toNode('h3', globals(id, h2, { op: 'release', name: 'x'.repeat(2 * MiB), epoch: [1, 0, 'h2'], reason: 'normal' }));
     const depth = MiB / 2 - 200;
-    toNode('h3', `{"v":1,"c":${JSON.stringify(id)},"f":"h2","i":${JSON.stringify(h2.creation)},"k":"ch","b":{"n":"globals","m":${'['.repeat(depth)}${']'.repeat(depth)}}}`);
-    await settled('h3', received, 2);
+    t.toNode('h3', `{"v":1,"c":${JSON.stringify(id)},"f":"h2","i":${JSON.stringify(h2.creation)},"k":"ch","b":{"n":"globals","m":${'['.repeat(depth)}${']'.repeat(depth)}}}`);
+    await t.settled('h3', received, 2, before);
     assert.ok(clusterOf(world.node('h3'))!.stats.dropped.oversized > oversizedBefore, 'the oversized frame is counted as oversized');
     assert.ok(drops(world, 'h3') >= before + 2, `both frames counted (drops went from ${before} to ${drops(world, 'h3')})`);
-    assertUnchanged('after oversized and nested frames');
+    t.assertUnchanged('after oversized and nested frames');
   });
 
   test('a batch of 1000 sync{want:true} does not make the node answer 1000 syncs', async () => {
+    const t = await start();
+    const world = t.world;
+    const id = t.id;
     const h2 = world.node('h2');
     const h3 = clusterOf(world.node('h3'))!;
     const before = drops(world, 'h3');
     const received = h3.stats.received;
     const sentBefore = h3.stats.sent;
     const messages = Array.from({ length: 1000 }, (_, sid) => ({ op: 'sync', claims: [], want: true, sid: sid + 1 }));
-    toNode('h3', globals(id, h2, { op: 'batch', messages }));
-    await settled('h3', received, 1);
+    t.toNode('h3', globals(id, h2, { op: 'batch', messages }));
+    await t.settled('h3', received, 1, before);
     const sent = h3.stats.sent - sentBefore;
     // h3 holds 50 names: each answered sync would carry them all. A handful of frames (heartbeats, the barrier claim) is fine.
     assert.ok(sent < 50, `h3 sent ${sent} frames after one batch of 1000 sync requests`);
     assert.ok(drops(world, 'h3') > before, 'the excess sync requests are counted as dropped');
-    assertUnchanged('after a sync amplification attempt');
+    t.assertUnchanged('after a sync amplification attempt');
   });
 
   test('unfinished sync parts and releases of never-held big names: counted, and the heap stays flat', async () => {
+    const t = await start();
+    const world = t.world;
+    const id = t.id;
     const h2 = world.node('h2');
-    const victim = wirePid(baseline.get('other')!);
+    const victim = wirePid(t.baseline.get('other')!);
     const h3 = clusterOf(world.node('h3'))!;
-    const start = heap();
+    const heapAtStart = heap();
     const before = drops(world, 'h3');
     let received = h3.stats.received;
     // 40 sync parts of ~0.9 MiB, each `more: true`, each a different sync, none ever finished.
     for (let part = 0; part < 40; part++) {
       const claims = Array.from({ length: 55 }, (_, i) => ({ name: `p${part}-${i}-${'y'.repeat(16_000)}`, pid: victim, epoch: [Date.now(), i, 'h2'] }));
-      toNode('h3', globals(id, h2, { op: 'sync', claims, want: false, sid: 1000 + part, more: true }));
+      t.toNode('h3', globals(id, h2, { op: 'sync', claims, want: false, sid: 1000 + part, more: true }));
     }
-    await settled('h3', received, 40);
-    assertUnchanged('after 40 unfinished sync parts');
+    await t.settled('h3', received, 40, before);
+    t.assertUnchanged('after 40 unfinished sync parts');
     received = h3.stats.received;
+    const dropsMid = drops(world, 'h3');
     // 2000 releases of 16,000-character names nobody ever held, in batches that fit a frame.
     let frames = 0;
     for (let first = 0; first < 2000; first += 50) {
       const messages = Array.from({ length: 50 }, (_, i) => ({ op: 'release', name: `never-${first + i}-${'z'.repeat(16_000)}`, epoch: [Date.now(), first + i, 'h2'], reason: 'normal' }));
-      toNode('h3', globals(id, h2, { op: 'batch', messages }));
+      t.toNode('h3', globals(id, h2, { op: 'batch', messages }));
       frames++;
     }
-    await settled('h3', received, frames);
-    assertUnchanged('after 2000 releases of never-held names');
-    const grown = heap() - start;
+    await t.settled('h3', received, frames, dropsMid);
+    t.assertUnchanged('after 2000 releases of never-held names');
+    const grown = heap() - heapAtStart;
     console.error(`hostile: heap grew ${(grown / MiB).toFixed(1)} MiB across ~36 MiB of sync parts and ~31 MiB of released names`);
     assert.ok(grown < HEAP_BOUND, `the heap grew ${(grown / MiB).toFixed(1)} MiB (bound ${HEAP_BOUND / MiB} MiB): pending sync parts or tombstones are pinned`);
     assert.ok(drops(world, 'h3') > before, 'the unfinished parts (past their bound) are counted as dropped');

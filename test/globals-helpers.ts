@@ -505,8 +505,8 @@ export async function runSequential(world: World, pools: Pools, model: Map<strin
       const key = canonicalName(name);
       const owner = model.get(key);
       const registry = world.registry(nodeOf(command.at));
-      // Only the owning node's unregister acts (NameRegistry: "removes name if this node's process holds it").
-      const acts = owner !== undefined && owner.node === nodeOf(command.at);
+      // Any node's unregister acts (global:unregister_name), and when it resolves no node resolves the name.
+      const acts = owner !== undefined;
       const gone = acts ? world.liveNames.map((node) => unregisteredEvent(world.registry(node), name, 2000, `${context}: unregistered on ${node}`)) : [];
       await registry.unregisterName(command.at % 2 === 0 ? name : respell(name));
       if (acts) {
@@ -695,7 +695,7 @@ export async function runBatch(world: World, pools: Pools, ledger: Ledger, batch
     if (unregistered) {
       // An unregister racing the registration may land before or after it: no expectation for this name's holder.
       const held = ledger.holds.get(key);
-      if (held !== undefined && batch.some((c) => c.k === 'unregister' && c.name === index && nodeOf(c.at) === held.node)) ledger.holds.delete(key);
+      if (held !== undefined) ledger.holds.delete(key);
     }
     const owner = agreed.get(key);
     if (owner !== undefined) {

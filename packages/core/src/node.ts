@@ -32,6 +32,8 @@ export interface NodeOptions {
 }
 
 export interface NodeEvents {
+  /** `stop()` has begun: processes are about to be shut down. */
+  stopping: () => void;
   nodeup: (node: string) => void;
   nodedown: (node: string) => void;
   stopped: () => void;
@@ -216,6 +218,7 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   async #stop(): Promise<void> {
+    this.emit('stopping');
     const runtime = this[RUNTIME];
     const deadline = Date.now() + this.#shutdownTimeout;
     const topLevel = [...runtime.table.values()]

@@ -5,6 +5,7 @@ import {
   canonicalName,
   nameKey,
   GenServer,
+  type From,
   Pid,
   Supervisor,
   type ExitReason,
@@ -12,10 +13,12 @@ import {
   type NameRegistry,
   type Node,
 } from '@roster/core';
+import type { Logger } from 'pino';
 import { clusterOf, type Cluster, type ClusterChannel } from '@roster/cluster';
 import type { ConflictOutcome, ConflictPolicy } from './conflict.js';
 import { RegistryUnavailableError } from './errors.js';
-import { NameTable, type Answer } from './internal/name-table.js';
+import { NameTable, type Answer, type TableDropReason } from './internal/name-table.js';
+import { globalKey } from './internal/name-limits.js';
 import { parseMessages, type GlobalsMessage } from './internal/protocol.js';
 import { PeerOutbox } from './internal/peer-outbox.js';
 import { RegistryServer, type ServerInfo, type ServerRequest } from './internal/registry-server.js';
@@ -23,7 +26,11 @@ import { RegistryServer, type ServerInfo, type ServerRequest } from './internal/
 export interface GlobalsRegistryOptions {
   /** How a name claimed on both sides of a healed partition is settled. Default `keep-oldest`. */
   readonly conflictPolicy?: ConflictPolicy;
-  /** How long a registration waits for every member's vote before failing with `RegistryUnavailableError`. Default 5000 ms. */
+  /**
+   * How long a registration waits for every member's vote before failing
+   * with `RegistryUnavailableError` (and a commit or an `unregisterName` for
+   * every member's acknowledgement). Default 5000 ms.
+   */
   readonly registerTimeout?: number;
   /** The cluster channel the registry speaks on; registries of one cluster must agree. Default `globals`. */
   readonly channel?: string;
@@ -33,6 +40,12 @@ export interface GlobalsRegistryOptions {
    * membership change. Default 30 000; 0 turns it off (it still runs on every nodeup).
    */
   readonly antiEntropyInterval?: number;
+  /**
+   * How far ahead of this node's clock a received epoch may be, in ms;
+   * further, the message is dropped (`clock_skew`), so no peer can push this
+   * node's clock into the future. Default: the cluster's `maxClockSkew`, else 10 000.
+   */
+  readonly maxClockSkew?: number;
 }
 
 export interface GlobalsEvents {
@@ -46,36 +59,63 @@ export interface GlobalsEvents {
   nodedown: (node: string) => void;
 }
 
+/** Why the registry dropped a peer's message. */
+export type GlobalsDropReason = 'malformed' | TableDropReason;
+
 export interface GlobalsStats {
-  /** Registry messages dropped because they failed validation. */
+  /** Registry messages dropped, in all. */
   dropped: number;
+  /** Registry messages dropped, by reason. */
+  readonly drops: Record<GlobalsDropReason, number>;
   conflicts: number;
+  /** Errors thrown by this registry's event listeners (caught and logged: they never reach the registry). */
+  listenerErrors: number;
 }
+
+/** Most peer messages held while the registry actor (re)starts. */
+const MAX_INBOX = 100_000;
 
 /**
  * A cluster-wide `NameRegistry` in the style of kz_globals, over any
  * transport (docs/protocol.md):
  *
  * - `registerName` broadcasts a claim that every member of this node's view
- *   must vote on; `yes` only when all agreed, `no` when one refused, and a
- *   `RegistryUnavailableError` (never a `yes`) when a member stays silent
- *   past `registerTimeout`. Only processes of this node can be registered
- *   here (a pid of another node is a `BadArgError`: register it on its own
- *   node), and only live ones (a dead pid is a `BadArgError`).
+ *   must vote on; `yes` only when all agreed and have applied the commit (so
+ *   every member resolves the name when it returns, as with Erlang's
+ *   `global`), `no` when one refused, and a `RegistryUnavailableError`
+ *   (never a `yes`) when a member stays silent past `registerTimeout`. Only
+ *   processes of this node can be registered here (a pid of another node is
+ *   a `BadArgError`: register it on its own node), and only live ones.
+ * - `unregisterName` works from any node; when it resolves, no member
+ *   resolves the name any longer.
  * - `whereisName` reads this node's table: no network.
  * - A name is cleared the moment its process exits, here at once and on
  *   every peer within one broker round trip; a lost node's names go when the
  *   failure detector declares it down.
+ * - When `Node.start` resolves, the new node knows every name its view holds.
  */
 export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements NameRegistry {
-  readonly stats: GlobalsStats = { dropped: 0, conflicts: 0 };
-  readonly #options: Required<GlobalsRegistryOptions>;
+  readonly stats: GlobalsStats = {
+    dropped: 0,
+    drops: { malformed: 0, clock_skew: 0, forged: 0, stale: 0, oversized: 0 },
+    conflicts: 0,
+    listenerErrors: 0,
+  };
+  readonly #options: Required<Omit<GlobalsRegistryOptions, 'maxClockSkew'>> & { maxClockSkew: number | undefined };
   #node: Node | undefined;
+  #logger: Logger | undefined;
   #table: NameTable | undefined;
   #server: Pid | undefined;
   #channel: ClusterChannel | undefined;
   #cluster: Cluster | undefined;
   #supervisor: Pid | undefined;
+  /** Peer messages that arrived while no registry actor was running: handed to the next one, in order. */
+  readonly #inbox: ServerInfo[] = [];
+  /** Peers whose registry is down for good: not voters, holding no names. */
+  readonly #nonVoters = new Set<string>();
+  /** This node's registry is down for good (its supervisor gave up). */
+  #down = false;
+  #detaching = false;
   readonly #listeners: (() => void)[] = [];
 
   constructor(options: GlobalsRegistryOptions = {}) {
@@ -93,32 +133,49 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
     }
     const antiEntropyInterval = options.antiEntropyInterval ?? 30_000;
     if (!(antiEntropyInterval >= 0)) throw new TypeError('GlobalsRegistry: antiEntropyInterval must be a number of ms >= 0');
-    this.#options = { registerTimeout, conflictPolicy, channel: options.channel ?? 'globals', antiEntropyInterval };
+    const maxClockSkew = options.maxClockSkew;
+    if (maxClockSkew !== undefined && !(maxClockSkew >= 0)) throw new TypeError('GlobalsRegistry: maxClockSkew must be a number of ms >= 0');
+    const channel = options.channel ?? 'globals';
+    if (typeof channel !== 'string' || channel.length === 0) throw new TypeError('GlobalsRegistry: channel must be a non-empty string');
+    this.#options = { registerTimeout, conflictPolicy, channel, antiEntropyInterval, maxClockSkew };
+  }
+
+  /** The node-local name of the registry actor (OTP's `global_name_server`). */
+  get serverName(): string {
+    return `${this.#options.channel}_name_server`;
   }
 
   async attach(node: Node): Promise<void> {
     if (this.#node !== undefined) throw new BadArgError('GlobalsRegistry: already installed on a node');
     this.#node = node;
-    const logger = node.logger.child({ registry: 'globals' });
+    const logger = (this.#logger = node.logger.child({ registry: 'globals' }));
     const cluster = (this.#cluster = clusterOf(node));
+    const voters = (): string[] => {
+      const nodes = cluster?.nodes() ?? [];
+      return this.#nonVoters.size === 0 ? nodes : nodes.filter((peer) => !this.#nonVoters.has(peer));
+    };
     const outbox = new PeerOutbox(
       () => this.#channel,
-      () => cluster?.nodes() ?? [],
+      voters,
       (error, message) => logger.error({ err: error, op: message.op }, 'a registry message could not be sent'),
     );
+    const clusterSkew = (cluster as { maxClockSkew?: unknown } | undefined)?.maxClockSkew;
     const table = new NameTable(
       {
         node,
         logger,
-        members: () => cluster?.nodes() ?? [],
+        maxClockSkew: this.#options.maxClockSkew ?? (typeof clusterSkew === 'number' ? clusterSkew : 10_000),
+        registerTimeout: this.#options.registerTimeout,
+        members: voters,
+        drop: (reason, from, detail) => this.#drop(reason, from, detail),
         broadcast: (message) => outbox.broadcast(message),
         sendTo: (peer, message) => outbox.send(peer, message),
-        registered: (name, pid) => this.emit('registered', name, pid),
-        unregistered: (name, pid, reason) => this.emit('unregistered', name, pid, reason),
+        registered: (name, pid) => this.#emitSafely('registered', name, pid),
+        unregistered: (name, pid, reason) => this.#emitSafely('unregistered', name, pid, reason),
         conflict: (outcome) => {
           this.stats.conflicts++;
           logger.warn({ name: outcome.name, policy: outcome.policy }, 'name conflict settled');
-          this.emit('conflict', outcome);
+          this.#emitSafely('conflict', outcome);
         },
       },
       this.#options.conflictPolicy,
@@ -132,22 +189,44 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
         } catch (error) {
           // Counted here; the cluster layer drops it, counts it as `malformed` and logs it (rate-limited).
           this.stats.dropped++;
+          this.stats.drops.malformed++;
           throw error;
         }
-        for (const message of messages) this.#toServer({ type: '$globals', from: from.node, message });
+        for (const message of messages) {
+          if (message.op === 'down') {
+            this.#peerRegistryDown(from.node);
+            continue;
+          }
+          if (this.#down) {
+            // Tell it we no longer vote, so it stops waiting for us.
+            this.#channel?.send(from.node, { op: 'down' });
+            return;
+          }
+          this.#toServer({ type: '$globals', from: from.node, message });
+        }
       });
-      const onUp = ({ node: peer }: { node: string }): void => {
-        this.#toServer({ type: '$globals_nodeup', node: peer });
-        this.emit('nodeup', peer);
+      const onUp = ({ node: peer, creation }: { node: string; creation: string }): void => {
+        this.#nonVoters.delete(peer);
+        if (this.#down) this.#channel?.send(peer, { op: 'down' });
+        else this.#toServer({ type: '$globals_nodeup', node: peer, creation });
+        this.#emitSafely('nodeup', peer);
       };
       const onDown = ({ node: peer }: { node: string }): void => {
-        this.#toServer({ type: '$globals_nodedown', node: peer });
-        this.emit('nodedown', peer);
+        const wasVoter = !this.#nonVoters.delete(peer);
+        if (wasVoter) this.#toServer({ type: '$globals_nodedown', node: peer });
+        this.#emitSafely('nodedown', peer);
       };
+      const onGap = ({ node: peer }: { node: string }): void => this.#toServer({ type: '$globals_gap', node: peer });
       cluster.on('nodeup', onUp);
       cluster.on('nodedown', onDown);
-      this.#listeners.push(() => cluster.off('nodeup', onUp), () => cluster.off('nodedown', onDown));
+      cluster.on('gap', onGap);
+      this.#listeners.push(
+        () => cluster.off('nodeup', onUp),
+        () => cluster.off('nodedown', onDown),
+        () => cluster.off('gap', onGap),
+      );
     }
+    const serverName = this.serverName;
     this.#supervisor = await Supervisor.start(node, {
       strategy: 'one_for_one',
       intensity: 10,
@@ -156,26 +235,48 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
         {
           id: 'globals',
           start: (self) =>
-            GenServer.startLink(self, RegistryServer, {
-              table,
-              started: (pid) => {
-                this.#server = pid;
+            GenServer.startLink(
+              self,
+              RegistryServer,
+              {
+                table,
+                started: (pid) => {
+                  this.#server = pid;
+                  // What arrived while no actor ran goes first, in order.
+                  for (const info of this.#inbox.splice(0)) node.send(pid, info);
+                },
               },
-            }),
+              { name: serverName },
+            ),
           shutdown: 1000,
         },
       ],
     });
+    const unwatch = node.watchExit(this.#supervisor, (reason) => this.#registryDown(reason));
+    if (unwatch !== undefined) this.#listeners.push(unwatch);
+    // A stopping node shuts the supervisor down: that is not the registry giving up.
+    const onStopping = (): void => {
+      this.#detaching = true;
+    };
+    node.once('stopping', onStopping);
+    this.#listeners.push(() => node.off('stopping', onStopping));
     if (cluster !== undefined && this.#options.antiEntropyInterval > 0) {
       const timer = setInterval(() => this.#toServer({ type: '$globals_tick' }), this.#options.antiEntropyInterval);
       timer.unref();
       this.#listeners.push(() => clearInterval(timer));
     }
-    // Peers that were already up before we installed: learn what they own.
-    for (const peer of cluster?.nodes() ?? []) this.#toServer({ type: '$globals_nodeup', node: peer });
+    if (cluster === undefined) return;
+    // Peers that were already up before we installed: they learn what we own (and send us theirs, on their nodeup).
+    for (const peer of cluster.members()) this.#toServer({ type: '$globals_nodeup', node: peer.node, creation: peer.creation });
+    // `Node.start` resolves knowing every name its view holds.
+    const answer = await this.#call<'ok' | Error>({ op: 'initialSync', timeout: this.#options.registerTimeout });
+    if (answer instanceof Error) {
+      logger.warn({ silent: answer.message }, 'members did not send their names in time; anti-entropy will bring them');
+    }
   }
 
   async detach(): Promise<void> {
+    this.#detaching = true;
     for (const remove of this.#listeners.splice(0)) remove();
     this.#channel?.close();
     this.#channel = undefined;
@@ -184,6 +285,7 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
     if (node !== undefined && supervisor !== undefined && node.isAlive(supervisor)) {
       await GenServer.stop(node, supervisor, 'shutdown').catch(() => undefined);
     }
+    this.#table?.close();
   }
 
   async registerName(name: Name, pid: Pid): Promise<'yes' | 'no'> {
@@ -195,10 +297,16 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
     return answer;
   }
 
+  /**
+   * Removes `name` wherever it is held (`global:unregister_name/1`): on this
+   * node, or by asking the owner. When it resolves, no member resolves the
+   * name any longer and any member may register it.
+   */
   async unregisterName(name: Name): Promise<void> {
     const key = globalKey(name);
     this.#requireNode();
-    this.#table!.unregister(key);
+    const answer = await this.#call<'ok' | Error>({ op: 'unregister', key, name, timeout: this.#options.registerTimeout });
+    if (answer instanceof Error) throw answer;
   }
 
   whereisName(name: Name): Pid | undefined {
@@ -239,10 +347,11 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
     if (answer instanceof Error) throw answer;
   }
 
-  /** This node and the live members it agrees with. */
+  /** This node and the live members it agrees with (not those whose registry is down for good). */
   members(): string[] {
     const node = this.#requireNode();
-    return [node.name, ...(this.#cluster?.nodes() ?? [])];
+    if (this.#down) return [node.name];
+    return [node.name, ...(this.#cluster?.nodes() ?? []).filter((peer) => !this.#nonVoters.has(peer))];
   }
 
   #checkRegistrant(node: Node, pid: Pid, key: string): void {
@@ -255,6 +364,7 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
 
   async #call<T>(request: ServerRequest): Promise<T> {
     const node = this.#requireNode();
+    if (this.#down) throw new RegistryUnavailableError('the globals registry of this node is down for good (its supervisor gave up)');
     const server = this.#server;
     if (server === undefined) throw new RegistryUnavailableError('the globals registry is not running');
     try {
@@ -265,46 +375,75 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
     }
   }
 
+  /** To the registry actor; held while none is running (it restarts), handed to the next one in order. */
   #toServer(info: ServerInfo): void {
+    const node = this.#node;
     const server = this.#server;
-    if (server !== undefined) this.#node?.send(server, info);
+    if (node === undefined || this.#down) return;
+    if (server !== undefined && node.isAlive(server)) {
+      node.send(server, info);
+      return;
+    }
+    if (this.#inbox.length < MAX_INBOX) this.#inbox.push(info);
+    else this.#drop('oversized', info.type === '$globals' ? info.from : '?', 'the registry is restarting and its inbox is full');
+  }
+
+  /** A listener's error is the listener's: logged, never a crash of the registry actor that emitted. */
+  #emitSafely<E extends keyof GlobalsEvents>(event: E, ...args: Parameters<GlobalsEvents[E]>): void {
+    for (const listener of this.listeners(event)) {
+      try {
+        (listener as (...values: unknown[]) => void).apply(this, args);
+      } catch (error) {
+        this.stats.listenerErrors++;
+        this.#logger?.error({ err: error, event }, `a '${event}' listener of the globals registry threw; the registry carries on`);
+      }
+    }
+  }
+
+  #drop(reason: GlobalsDropReason, from: string, detail: string): void {
+    this.stats.dropped++;
+    this.stats.drops[reason]++;
+    this.#dropLog.warn(reason, { reason, from, detail }, `dropped a registry message (${reason})`);
+  }
+
+  readonly #dropLog = {
+    last: new Map<string, number>(),
+    warn: (reason: string, fields: object, message: string): void => {
+      const now = Date.now();
+      if (now - (this.#dropLog.last.get(reason) ?? -Infinity) < 1000) return;
+      this.#dropLog.last.set(reason, now);
+      this.#logger?.warn(fields, message);
+    },
+  };
+
+  /**
+   * The registry's supervisor gave up: this node stops counting as a voter
+   * everywhere (peers would otherwise wait for its votes, and every
+   * registration in the cluster would fail), and says so at error.
+   */
+  #registryDown(reason: ExitReason): void {
+    if (this.#detaching || this.#node?.alive !== true) return;
+    this.#down = true;
+    this.#server = undefined;
+    this.#inbox.length = 0;
+    this.#table?.close();
+    this.#logger?.error(
+      { reason: String(reason) },
+      'the globals registry is down for good (restarted too often); this node no longer votes and holds no global names',
+    );
+    this.#channel?.broadcast({ op: 'down' });
+  }
+
+  /** A peer's registry is down for good: it no longer votes, and its names are gone. */
+  #peerRegistryDown(peer: string): void {
+    if (this.#nonVoters.has(peer)) return;
+    this.#nonVoters.add(peer);
+    this.#logger?.error({ peer }, `the globals registry of ${peer} is down for good; it no longer counts as a voter`);
+    this.#toServer({ type: '$globals_nodedown', node: peer });
   }
 
   #requireNode(): Node {
     if (this.#node === undefined) throw new BadArgError('GlobalsRegistry: not installed on a node (node.installRegistry)');
     return this.#node;
   }
-}
-
-/**
- * The deepest nesting of arrays and objects a global name may have. Names
- * travel inside registry messages (a `sync` carries them three levels down)
- * and the wire codec refuses values nested deeper than 64: a deeper name
- * would make the registry actor crash on encoding instead of being refused.
- */
-const MAX_NAME_DEPTH = 32;
-/** A name travels in every claim, commit and sync: keep it far below a frame (1 MiB by default). */
-const MAX_NAME_CHARS = 16 * 1024;
-
-/** `nameKey`, plus the refusal of names too deeply nested to cross the wire. */
-function globalKey(name: Name): string {
-  const key = nameKey(name);
-  if (key.length > MAX_NAME_CHARS) {
-    throw new TypeError(`invalid global name: ${key.length} characters encoded, more than ${MAX_NAME_CHARS}; it would not fit the frames it travels in`);
-  }
-  if (typeof name === 'object' && name !== null && nestingOf(name, 1) > MAX_NAME_DEPTH) {
-    throw new TypeError(`invalid global name: nested deeper than ${MAX_NAME_DEPTH} levels of arrays and objects; it could not cross the wire`);
-  }
-  return key;
-}
-
-/** How deeply `value` nests arrays and objects, counting from `depth`; stops counting past the limit. */
-function nestingOf(value: object, depth: number): number {
-  if (depth > MAX_NAME_DEPTH) return depth;
-  let deepest = depth;
-  for (const item of Array.isArray(value) ? value : Object.values(value)) {
-    if (typeof item === 'object' && item !== null) deepest = Math.max(deepest, nestingOf(item, depth + 1));
-    if (deepest > MAX_NAME_DEPTH) break;
-  }
-  return deepest;
 }

@@ -3,7 +3,9 @@ import type { Logger } from 'pino';
 import { resolveConflict, type ConflictClaim, type ConflictOutcome, type ConflictPolicy, type NameConflictMessage } from '../conflict.js';
 import { compareEpochs, HybridLogicalClock, sameEpoch, type Epoch } from '../epoch.js';
 import { RegistryUnavailableError } from '../errors.js';
-import { fromWireEpoch, keyOf, toWireEpoch, type GlobalsMessage, type WireEpoch } from './protocol.js';
+import { fromWireEpoch, keyOf, toWireEpoch, type GlobalsMessage, type WireClaim } from './protocol.js';
+import { SyncAssembly } from './sync-assembly.js';
+import { VoteLedger } from './vote-ledger.js';
 
 /** A committed claim: `owner` holds `name` for `pid` since `epoch`. */
 export interface Claim {
@@ -28,9 +30,7 @@ interface PendingClaim {
   /** Members whose vote is still due. */
   readonly awaiting: Set<string>;
   readonly acks: Set<string>;
-  /** Members that left while we waited: their entries are gone, their silence is not consent but absence. */
-  readonly departed: Set<string>;
-  /** Owners named by `remote` votes: each must have voted yes itself. */
+  /** Owners named by `remote` votes: each must have voted yes itself (never excused by having left our view). */
   readonly remoteOwners: Set<string>;
   readonly done: (answer: 'yes' | 'no' | Error) => void;
   timer: NodeJS.Timeout | undefined;
@@ -38,7 +38,22 @@ interface PendingClaim {
 
 export type Answer = 'yes' | 'no' | Error;
 
-type WireClaim = { readonly name: Name; readonly pid: Pid; readonly epoch: WireEpoch };
+/** A commit or an acknowledged release waiting for every member to have applied it (read-your-writes). */
+interface PendingAcks {
+  readonly awaiting: Set<string>;
+  readonly done: () => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** Why the table dropped a peer's message; counted by reason. */
+export type TableDropReason = 'clock_skew' | 'forged' | 'stale' | 'oversized';
+
+/** The largest logical counter accepted in a received epoch: far from 2^53, so no clock can be pushed into overflow. */
+const MAX_EPOCH_COUNTER = 2 ** 32;
+/** At most one full answer to a peer's sync requests this often; requests in between are answered together. */
+const SYNC_ANSWER_INTERVAL_MS = 250;
+/** A joining node that has not heard a member's claims this long after attaching asks for them. */
+const INITIAL_SYNC_NUDGE_MS = 250;
 
 /** Roughly how many bytes of claims one sync part carries (a frame holds 1 MiB by default). */
 const SYNC_PART_BYTES = 128 * 1024;
@@ -47,7 +62,14 @@ const SYNC_PART_BYTES = 128 * 1024;
 export interface TableHost {
   readonly node: Node;
   readonly logger: Logger;
+  /** Received epochs further ahead of this node's clock than this are dropped (`clock_skew`). */
+  readonly maxClockSkew: number;
+  /** How long a claim waits for votes, and a commit or release for its acknowledgements. */
+  readonly registerTimeout: number;
+  /** The voters: live members whose registry is up, this node excluded. */
   members(): string[];
+  /** A peer's message that failed a check of the table; counted and logged (rate-limited) by the host. */
+  drop(reason: TableDropReason, from: string, detail: string): void;
   broadcast(message: GlobalsMessage): void;
   sendTo(node: string, message: GlobalsMessage): boolean;
   registered(name: Name, pid: Pid): void;
@@ -70,8 +92,23 @@ export class NameTable {
   readonly #byOwner = new Map<string, Set<string>>();
   readonly #syncs = new Map<number, { awaiting: Set<string>; timer: NodeJS.Timeout; done: (error?: Error) => void }>();
   /** Parts of a sync still arriving, by sender (they come in order: FIFO per pair). */
-  readonly #syncParts = new Map<string, WireClaim[]>();
+  readonly #syncParts = new SyncAssembly();
   readonly #queries = new Map<number, { awaiting: Set<string>; timer: NodeJS.Timeout; done: (pid: Pid | undefined | Error) => void }>();
+  /** `unregisterName` requests sent to the owner of a name, by query id. */
+  readonly #unregisters = new Map<number, { owner: string; timer: NodeJS.Timeout; done: (error?: Error) => void }>();
+  /** By `of\0key\0epoch`: commits and releases of this node's claims waiting for every member's `ack`. */
+  readonly #acks = new Map<string, PendingAcks>();
+  /** The claims this node voted for: only those may be committed here. */
+  readonly #votes: VoteLedger;
+  /** By sender: the `at` of the newest sync applied; an older one is stale. */
+  readonly #syncFences = new Map<string, Epoch>();
+  /** Members whose claims this node has heard (a sync) since they came up. */
+  readonly #heard = new Set<string>();
+  /** By peer: the incarnation last seen; a new one's clock may run behind, so its fences go. */
+  readonly #creations = new Map<string, string>();
+  /** By peer: when its sync requests were last answered in full, and the requests waiting for the next answer. */
+  readonly #answers = new Map<string, { last: number; sids: Set<number>; timer: NodeJS.Timeout | undefined }>();
+  #joining: { awaiting: Set<string>; nudge: NodeJS.Timeout; timer: NodeJS.Timeout; done: () => void } | undefined;
   /**
    * Fencing of releases: by `owner\0key`, the newest epoch that owner released
    * for that name (and when we learnt it, for expiry). A commit or sync entry
@@ -89,6 +126,7 @@ export class NameTable {
   ) {
     this.self = host.node.name;
     this.clock = new HybridLogicalClock(this.self);
+    this.#votes = new VoteLedger(Math.max(2 * host.registerTimeout, 30_000));
   }
 
   whereis(key: string): Pid | undefined {
@@ -103,7 +141,11 @@ export class NameTable {
 
   // ---- local requests -------------------------------------------------------------
 
-  /** Starts a claim; `done` gets `yes`, `no`, or an error (unavailable, dead registrant). */
+  /**
+   * Starts a claim; `done` gets `yes` once every member voted for it and has
+   * applied its commit (read-your-writes), `no`, or an error (unavailable,
+   * dead registrant).
+   */
   register(key: string, name: Name, pid: Pid, timeoutMs: number, done: (answer: Answer) => void): void {
     if (this.records.get(key)?.current !== undefined || this.#pending.has(key)) {
       done('no');
@@ -116,7 +158,6 @@ export class NameTable {
       epoch: this.clock.now(),
       awaiting: new Set(this.host.members()),
       acks: new Set(),
-      departed: new Set(),
       remoteOwners: new Set(),
       done,
       timer: undefined,
@@ -139,11 +180,29 @@ export class NameTable {
     }
   }
 
-  unregister(key: string, reason: ExitReason = 'unregistered'): void {
+  /**
+   * Removes `key` wherever it is held (`global:unregister_name`): here, or by
+   * asking its owner. `done` runs once no member resolves the name any longer.
+   */
+  unregister(key: string, name: Name, timeoutMs: number, done: (error?: Error) => void): void {
     const local = this.#local.get(key);
-    if (local === undefined) return;
-    local.cancel();
-    this.#releaseLocal(key, local.claim, reason);
+    if (local !== undefined) {
+      local.cancel();
+      this.#releaseLocal(key, local.claim, 'unregistered', done);
+      return;
+    }
+    const owner = this.records.get(key)?.current?.owner;
+    if (owner === undefined || !this.host.members().includes(owner)) {
+      done();
+      return;
+    }
+    const qid = this.#nextId++;
+    const timer = setTimeout(() => {
+      if (!this.#unregisters.delete(qid)) return;
+      done(new RegistryUnavailableError(`unregistering ${key}: its owner ${owner} did not answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    this.#unregisters.set(qid, { owner, timer, done });
+    this.host.sendTo(owner, { op: 'unregister', name, qid });
   }
 
   /** Resolves once every current member has sent its claims (`global:sync/0`). */
@@ -160,7 +219,33 @@ export class NameTable {
       timeoutMs,
     );
     this.#syncs.set(sid, { awaiting, timer, done });
-    for (const member of members) this.#sendSync(member, true, sid);
+    for (const member of members) this.#sendSync(member, true, [sid]);
+  }
+
+  /**
+   * A node that has just attached: done once every member of its view has
+   * sent what it owns (each does on nodeup; one that has not within a
+   * moment is asked), so `Node.start` resolves knowing every name. Members
+   * that stay silent past `timeoutMs` are left to anti-entropy: done anyway.
+   */
+  initialSync(timeoutMs: number, done: (silent: string[]) => void): void {
+    const awaiting = new Set(this.host.members().filter((member) => !this.#heard.has(member)));
+    if (awaiting.size === 0) {
+      done([]);
+      return;
+    }
+    const finish = (): void => {
+      const joining = this.#joining;
+      if (joining === undefined) return;
+      this.#joining = undefined;
+      clearTimeout(joining.nudge);
+      clearTimeout(joining.timer);
+      done([...joining.awaiting]);
+    };
+    const nudge = setTimeout(() => {
+      for (const member of this.#joining?.awaiting ?? []) this.#sendSync(member, true, [], false);
+    }, INITIAL_SYNC_NUDGE_MS);
+    this.#joining = { awaiting, nudge, timer: setTimeout(finish, timeoutMs), done: finish };
   }
 
   /**
@@ -168,7 +253,7 @@ export class NameTable {
    * lost commit or release is repaired even when no membership changes.
    */
   antiEntropy(): void {
-    for (const member of this.host.members()) this.#sendSync(member, false, 0);
+    for (const member of this.host.members()) this.#sendSync(member, false, []);
   }
 
   #endSync(sid: number, error?: Error): void {
@@ -204,18 +289,30 @@ export class NameTable {
 
   onMessage(from: string, message: GlobalsMessage): void {
     switch (message.op) {
-      case 'claim':
-        return this.#onClaim(from, keyOf(message), message.name, message.pid, fromWireEpoch(message.epoch));
+      case 'claim': {
+        const epoch = this.#received(from, message.epoch, 'claim');
+        if (epoch !== undefined) this.#onClaim(from, keyOf(message), message.name, message.pid, epoch);
+        return;
+      }
       case 'vote':
         return this.#onVote(from, message);
       case 'commit': {
-        const epoch = fromWireEpoch(message.epoch);
-        if (epoch.node !== from) return; // an owner commits only its own claims
-        this.clock.observe(epoch);
-        return this.#addClaim(keyOf(message), message.name, { owner: from, pid: message.pid, epoch });
+        const epoch = this.#received(from, message.epoch, 'commit');
+        if (epoch !== undefined) this.#onCommit(from, keyOf(message), message.name, message.pid, epoch);
+        return;
       }
-      case 'release':
-        return this.#onRelease(from, keyOf(message), fromWireEpoch(message.epoch), message.reason);
+      case 'release': {
+        const epoch = this.#received(from, message.epoch, 'release');
+        if (epoch === undefined) return;
+        this.#onRelease(from, keyOf(message), epoch, message.reason);
+        if (message.ack === true) this.host.sendTo(from, { op: 'ack', name: message.name, epoch: message.epoch, of: 'release' });
+        return;
+      }
+      case 'ack': {
+        const acks = this.#acks.get(ackId(message.of, keyOf(message), fromWireEpoch(message.epoch)));
+        if (acks !== undefined && acks.awaiting.delete(from)) this.#checkAcks(acks);
+        return;
+      }
       case 'sync':
         return this.#onSync(from, message);
       case 'whereis': {
@@ -225,26 +322,68 @@ export class NameTable {
       }
       case 'where':
         return this.#onWhere(from, message.qid, message.pid ?? undefined);
+      case 'unregister': {
+        const key = keyOf(message);
+        const answer = (): void => void this.host.sendTo(from, { op: 'unregistered', qid: message.qid });
+        const local = this.#local.get(key);
+        if (local === undefined) {
+          answer();
+          return;
+        }
+        local.cancel();
+        this.#releaseLocal(key, local.claim, 'unregistered', answer);
+        return;
+      }
+      case 'unregistered': {
+        const request = this.#unregisters.get(message.qid);
+        if (request === undefined || request.owner !== from) return;
+        this.#unregisters.delete(message.qid);
+        clearTimeout(request.timer);
+        request.done();
+        return;
+      }
+      case 'down':
+        return; // handled by the registry: the sender leaves the voters, then `onNodeDown`
     }
   }
 
-  onNodeUp(node: string): void {
+  /**
+   * A peer's message lost in transit (a gap in the pair's sequence): ask for
+   * its claims at once, and send it again what it may have lost of ours
+   * that something waits on (claims awaiting its vote, commits its ack).
+   */
+  onGap(node: string): void {
+    if (!this.host.members().includes(node)) return;
+    this.#sendSync(node, true, [], false);
+    this.#resendAwaited(node);
+  }
+
+  onNodeUp(node: string, creation?: string): void {
+    if (creation !== undefined) {
+      const previous = this.#creations.get(node);
+      this.#creations.set(node, creation);
+      if (previous !== undefined && previous !== creation) {
+        // A new incarnation's clock may run behind the old one's: the old one's fences must not hold it back.
+        this.#forgetFences(node);
+      }
+    }
     // Anti-entropy: the newcomer learns what we own (it sends us its own the same way).
-    this.#sendSync(node, false, 0);
+    this.#sendSync(node, false, []);
     // A claim in flight needs the newcomer's vote too: it may hold the name from the other side of a partition.
     for (const claim of this.#pending.values()) {
       if (claim.acks.has(node) || claim.awaiting.has(node)) continue;
       claim.awaiting.add(node);
-      claim.departed.delete(node);
       this.host.sendTo(node, { op: 'claim', name: claim.name, pid: claim.pid, epoch: toWireEpoch(claim.epoch) });
     }
   }
 
   onNodeDown(node: string): void {
-    this.#syncParts.delete(node);
-    // Its entries go below; a later incarnation's clock may run behind this one's, so its fences go too
-    // (the cluster layer drops frames of an incarnation it no longer lists).
-    for (const id of this.#released.keys()) if (id.startsWith(`${node}\u0000`)) this.#released.delete(id);
+    this.#syncParts.forget(node);
+    this.#heard.delete(node);
+    this.#votes.forget(node);
+    const answers = this.#answers.get(node);
+    if (answers?.timer !== undefined) clearTimeout(answers.timer);
+    this.#answers.delete(node);
     const keys = this.#byOwner.get(node);
     if (keys !== undefined) {
       this.#byOwner.delete(node);
@@ -257,9 +396,10 @@ export class NameTable {
     }
     for (const claim of [...this.#pending.values()]) {
       claim.acks.delete(node);
-      if (claim.awaiting.delete(node)) claim.departed.add(node);
+      claim.awaiting.delete(node);
       this.#checkVotes(claim);
     }
+    for (const acks of [...this.#acks.values()]) if (acks.awaiting.delete(node)) this.#checkAcks(acks);
     for (const [sid, sync] of [...this.#syncs]) {
       sync.awaiting.delete(node);
       if (sync.awaiting.size === 0) this.#endSync(sid);
@@ -267,34 +407,71 @@ export class NameTable {
     for (const [qid, query] of this.#queries) {
       if (query.awaiting.delete(node) && query.awaiting.size === 0) this.#answerQuery(qid, undefined);
     }
+    for (const [qid, request] of [...this.#unregisters]) {
+      // Its names went with it: nothing is left to unregister.
+      if (request.owner !== node) continue;
+      this.#unregisters.delete(qid);
+      clearTimeout(request.timer);
+      request.done();
+    }
+    if (this.#joining?.awaiting.delete(node) === true && this.#joining.awaiting.size === 0) this.#joining.done();
   }
 
   /**
-   * After the registry actor restarted: claims in flight fail, what others
-   * own is forgotten (anti-entropy brings it back), names of live local
-   * processes stay.
+   * After the registry actor restarted: what waited on the old actor fails
+   * (its callers' calls died with it), the names stay, and every member is
+   * asked for its claims at once (and resends what it waits on from us), so
+   * whatever the old actor's mailbox lost is re-learnt within a round trip.
    */
-  reset(): void {
+  restarted(): void {
     for (const claim of this.#pending.values()) {
       if (claim.timer !== undefined) clearTimeout(claim.timer);
       claim.done(new RegistryUnavailableError('the registry restarted while the claim was in flight'));
     }
     this.#pending.clear();
+    for (const acks of this.#acks.values()) clearTimeout(acks.timer);
+    this.#acks.clear();
     this.#syncParts.clear();
-    for (const [key, record] of this.records) {
-      record.claims = record.claims.filter((claim) => claim.owner === this.self);
-      this.#settle(key, record, 'noconnection');
-    }
-    this.#byOwner.clear();
     for (const query of this.#queries.values()) clearTimeout(query.timer);
     this.#queries.clear();
+    for (const request of this.#unregisters.values()) clearTimeout(request.timer);
+    this.#unregisters.clear();
+    for (const sync of this.#syncs.values()) clearTimeout(sync.timer);
+    this.#syncs.clear();
+    if (this.#joining !== undefined) this.#joining.done();
+    for (const member of this.host.members()) this.#sendSync(member, true, []);
+  }
+
+  /** The registry is going away: stop every timer. */
+  close(): void {
+    this.restarted();
+    for (const answers of this.#answers.values()) if (answers.timer !== undefined) clearTimeout(answers.timer);
+    this.#answers.clear();
   }
 
   // ---- the protocol ------------------------------------------------------------------
 
-  #onClaim(from: string, key: string, name: Name, pid: Pid, epoch: Epoch): void {
-    if (epoch.node !== from) return;
+  /**
+   * The epoch of a peer's message, if it may be taken in: the sender's own
+   * (a node speaks only for its claims), not further ahead than
+   * `maxClockSkew`, and with a counter far from overflow; then observed by
+   * the clock. Otherwise dropped and counted.
+   */
+  #received(from: string, wire: readonly [number, number, string], what: string): Epoch | undefined {
+    const epoch = fromWireEpoch(wire as [number, number, string]);
+    if (epoch.node !== from) {
+      this.host.drop('forged', from, `${what} with an epoch of ${epoch.node}`);
+      return undefined;
+    }
+    if (epoch.wall > Date.now() + this.host.maxClockSkew || epoch.counter > MAX_EPOCH_COUNTER) {
+      this.host.drop('clock_skew', from, `${what} with epoch ${epoch.wall}.${epoch.counter}: beyond the clock skew bound`);
+      return undefined;
+    }
     this.clock.observe(epoch);
+    return epoch;
+  }
+
+  #onClaim(from: string, key: string, name: Name, pid: Pid, epoch: Epoch): void {
     const wireEpoch = toWireEpoch(epoch);
     if (this.#local.has(key)) {
       this.host.sendTo(from, { op: 'vote', name, epoch: wireEpoch, vote: 'no', holder: this.self });
@@ -306,6 +483,7 @@ export class NameTable {
       this.host.sendTo(from, { op: 'vote', name, epoch: wireEpoch, vote: 'no', holder: this.self });
       return;
     }
+    this.#votes.record(from, key, epoch);
     const owner = this.records.get(key)?.current?.owner;
     if (owner !== undefined && owner !== from) {
       // Someone else holds it in our view; the claimant checks that owner's own vote.
@@ -331,8 +509,10 @@ export class NameTable {
   #checkVotes(claim: PendingClaim): void {
     if (this.#pending.get(claim.key) !== claim || claim.awaiting.size > 0) return;
     for (const owner of claim.remoteOwners) {
-      // The owner is the authority on its names: its own yes means the entry elsewhere was stale.
-      if (!claim.acks.has(owner) && !claim.departed.has(owner)) {
+      // The owner is the authority on its names: only its own yes shows the entry elsewhere was stale. An
+      // owner we cannot hear (it left our view, or never was in it: a one-link cut) excuses nothing: a member
+      // we reach says it holds the name.
+      if (!claim.acks.has(owner)) {
         this.#finish(claim, 'no');
         return;
       }
@@ -354,11 +534,54 @@ export class NameTable {
       this.#finish(pending, new BadArgError(`cannot register ${key}: ${pid.key} exited during the registration`));
       return;
     }
-    this.#finish(pending, 'yes');
+    this.#pending.delete(key);
+    if (pending.timer !== undefined) clearTimeout(pending.timer);
     const claim: Claim = { owner: this.self, pid, epoch };
     this.#local.set(key, { claim, cancel });
     this.host.broadcast({ op: 'commit', name, pid, epoch: toWireEpoch(epoch) });
     this.#addClaim(key, name, claim);
+    // `yes` once every voter has applied the commit: then every member resolves the name.
+    this.#awaitAcks('commit', key, epoch, pending.acks, () => pending.done('yes'));
+  }
+
+  #onCommit(from: string, key: string, name: Name, pid: Pid, epoch: Epoch): void {
+    if (!this.#votes.votedFor(from, key, epoch)) {
+      // No claim of it came here, or it was not ours to grant: a forged (or long-delayed) commit takes nothing.
+      this.host.drop('forged', from, `commit of ${key} without a claim this node voted for`);
+      return;
+    }
+    this.#addClaim(key, name, { owner: from, pid, epoch });
+    this.host.sendTo(from, { op: 'ack', name, epoch: toWireEpoch(epoch), of: 'commit' });
+  }
+
+  #awaitAcks(of: 'commit' | 'release', key: string, epoch: Epoch, members: Iterable<string>, done: () => void): void {
+    const live = new Set(this.host.members());
+    const awaiting = new Set([...members].filter((member) => live.has(member)));
+    if (awaiting.size === 0) {
+      done();
+      return;
+    }
+    const id = ackId(of, key, epoch);
+    const timer = setTimeout(() => {
+      const acks = this.#acks.get(id);
+      if (acks === undefined) return;
+      this.host.logger.warn({ name: key, of, silent: [...acks.awaiting] }, `no ${of} acknowledgement within registerTimeout; answering anyway`);
+      this.#acks.delete(id);
+      acks.done();
+    }, this.host.registerTimeout);
+    this.#acks.get(id)?.done(); // a duplicate (it cannot happen for one epoch, but never strand a caller)
+    this.#acks.set(id, { awaiting, done, timer });
+  }
+
+  #checkAcks(acks: PendingAcks): void {
+    if (acks.awaiting.size > 0) return;
+    for (const [id, candidate] of this.#acks) {
+      if (candidate !== acks) continue;
+      this.#acks.delete(id);
+      clearTimeout(acks.timer);
+      acks.done();
+      return;
+    }
   }
 
   /** The registrant exited: the name goes at once, here and (by `release`) everywhere. */
@@ -368,19 +591,40 @@ export class NameTable {
     this.#releaseLocal(key, local.claim, reason);
   }
 
-  #releaseLocal(key: string, claim: Claim, reason: ExitReason): void {
+  /** Releases a local claim everywhere; with `acknowledged`, runs it once every member has applied the release. */
+  #releaseLocal(key: string, claim: Claim, reason: ExitReason, acknowledged?: () => void): void {
     this.#local.delete(key);
     const record = this.records.get(key);
-    if (record === undefined) return;
+    if (record === undefined) {
+      acknowledged?.();
+      return;
+    }
     record.claims = record.claims.filter((candidate) => candidate !== claim);
-    this.host.broadcast({ op: 'release', name: record.name, epoch: toWireEpoch(claim.epoch), reason: formatReason(reason) });
+    const epoch = toWireEpoch(claim.epoch);
+    this.host.broadcast({
+      op: 'release',
+      name: record.name,
+      epoch,
+      reason: formatReason(reason),
+      ...(acknowledged === undefined ? {} : { ack: true }),
+    });
     this.#settle(key, record, reason);
+    if (acknowledged !== undefined) this.#awaitAcks('release', key, claim.epoch, this.host.members(), acknowledged);
+    // A commit still waiting for acks answers now: the name is gone either way.
+    const commitAcks = this.#acks.get(ackId('commit', key, claim.epoch));
+    if (commitAcks !== undefined) {
+      commitAcks.awaiting.clear();
+      this.#checkAcks(commitAcks);
+    }
   }
 
   #onRelease(from: string, key: string, epoch: Epoch, reason: string): void {
-    // Remembered even when we hold no such claim: its commit may still be on its way (reordered).
-    this.#tombstone(from, key, epoch);
     const record = this.records.get(key);
+    // Fenced off for a while: a delayed copy of its commit (or a sync listing it) must not bring it back. Only for
+    // claims this node holds or voted for: a release of a name never held pins nothing.
+    if (record?.claims.some((claim) => claim.owner === from) === true || this.#votes.votedFor(from, key, epoch)) {
+      this.#tombstone(from, key, epoch);
+    }
     if (record === undefined) return;
     // Fencing: only the claim this release names goes; a newer one stays.
     const before = record.claims.length;
@@ -391,21 +635,43 @@ export class NameTable {
   }
 
   #onSync(from: string, message: Extract<GlobalsMessage, { op: 'sync' }>): void {
+    const at = this.#received(from, message.at, 'sync');
+    if (at === undefined) return;
     if (message.more === true) {
-      const parts = this.#syncParts.get(from);
-      if (parts === undefined) this.#syncParts.set(from, [...message.claims]);
-      else parts.push(...message.claims);
+      const claims = message.claims ?? [];
+      if (!this.#syncParts.add(from, at, claims, claimBytes(claims))) {
+        this.host.drop('oversized', from, 'a sync whose parts exceed the bound');
+      }
       return;
     }
-    const earlier = this.#syncParts.get(from);
-    this.#syncParts.delete(from);
-    const claims = earlier === undefined ? message.claims : [...earlier, ...message.claims];
-    // The sender is the authority on its own claims: what it no longer lists is gone.
+    if (message.claims !== undefined) {
+      const earlier = this.#syncParts.take(from, at);
+      this.#applySync(from, at, earlier.length === 0 ? message.claims : [...earlier, ...message.claims]);
+    }
+    if (message.want) {
+      this.#answerSync(from, message.sids);
+      this.#resendAwaited(from);
+      return;
+    }
+    for (const sid of message.sids) {
+      const sync = this.#syncs.get(sid);
+      if (sync !== undefined && sync.awaiting.delete(from) && sync.awaiting.size === 0) this.#endSync(sid);
+    }
+  }
+
+  /** A sync from `from` made at `at`: the sender is the authority on its own claims. */
+  #applySync(from: string, at: Epoch, claims: readonly WireClaim[]): void {
+    const fence = this.#syncFences.get(from);
+    if (fence !== undefined && compareEpochs(at, fence) <= 0) {
+      // Older than one already applied (a duplicate, or reordered): what it says is out of date.
+      this.host.drop('stale', from, 'a sync older than one already applied');
+      return;
+    }
+    this.#syncFences.set(from, at);
     const listed = new Map<string, { name: Name; pid: Pid; epoch: Epoch }>();
     for (const claim of claims) {
-      const epoch = fromWireEpoch(claim.epoch);
-      if (epoch.node !== from) continue;
-      this.clock.observe(epoch);
+      const epoch = this.#received(from, claim.epoch, 'sync entry');
+      if (epoch === undefined) continue;
       listed.set(keyOf(claim), { name: claim.name, pid: claim.pid, epoch });
     }
     for (const key of [...(this.#byOwner.get(from) ?? [])]) {
@@ -413,18 +679,57 @@ export class NameTable {
       if (record === undefined) continue;
       const keep = listed.get(key);
       const before = record.claims.length;
-      record.claims = record.claims.filter((claim) => claim.owner !== from || (keep !== undefined && sameEpoch(claim.epoch, keep.epoch)));
+      // What it no longer lists is gone, unless it is younger than the sync (committed after it was made).
+      record.claims = record.claims.filter(
+        (claim) => claim.owner !== from || compareEpochs(claim.epoch, at) > 0 || (keep !== undefined && sameEpoch(claim.epoch, keep.epoch)),
+      );
       if (record.claims.length !== before) {
         this.#ownerIndex(from, key, record);
         this.#settle(key, record, 'noproc');
       }
     }
     for (const [key, claim] of listed) this.#addClaim(key, claim.name, { owner: from, pid: claim.pid, epoch: claim.epoch });
-    if (message.want) {
-      this.#sendSync(from, false, message.sid);
-    } else if (message.sid !== 0) {
-      const sync = this.#syncs.get(message.sid);
-      if (sync !== undefined && sync.awaiting.delete(from) && sync.awaiting.size === 0) this.#endSync(message.sid);
+    this.#heard.add(from);
+    if (this.#joining?.awaiting.delete(from) === true && this.#joining.awaiting.size === 0) this.#joining.done();
+  }
+
+  /**
+   * Answers a peer's sync request with this node's claims, at most once per
+   * `SYNC_ANSWER_INTERVAL_MS` per peer: requests in between (a batch of a
+   * thousand, say) are answered together by the next one, so a request never
+   * multiplies work.
+   */
+  #answerSync(peer: string, sids: readonly number[]): void {
+    let answers = this.#answers.get(peer);
+    if (answers === undefined) this.#answers.set(peer, (answers = { last: -Infinity, sids: new Set(), timer: undefined }));
+    for (const sid of sids) if (answers.sids.size < 64) answers.sids.add(sid);
+    if (answers.timer !== undefined) return;
+    const wait = answers.last + SYNC_ANSWER_INTERVAL_MS - Date.now();
+    const send = (): void => {
+      const current = this.#answers.get(peer);
+      if (current === undefined) return;
+      current.timer = undefined;
+      current.last = Date.now();
+      const answered = [...current.sids];
+      current.sids.clear();
+      this.#sendSync(peer, false, answered);
+    };
+    if (wait <= 0) send();
+    else answers.timer = setTimeout(send, wait);
+  }
+
+  /** What `peer` may have lost of ours that something here waits on: claims awaiting its vote, commits its ack. */
+  #resendAwaited(peer: string): void {
+    for (const claim of this.#pending.values()) {
+      if (claim.awaiting.has(peer)) this.host.sendTo(peer, { op: 'claim', name: claim.name, pid: claim.pid, epoch: toWireEpoch(claim.epoch) });
+    }
+    for (const [id, acks] of this.#acks) {
+      if (!acks.awaiting.has(peer) || !id.startsWith('commit\u0000')) continue;
+      const key = id.slice('commit\u0000'.length, id.lastIndexOf('\u0000'));
+      const local = this.#local.get(key);
+      const record = this.records.get(key);
+      if (local === undefined || record === undefined) continue;
+      this.host.sendTo(peer, { op: 'commit', name: record.name, pid: local.claim.pid, epoch: toWireEpoch(local.claim.epoch) });
     }
   }
 
@@ -534,6 +839,12 @@ export class NameTable {
     }
   }
 
+  /** Forgets the release fences and the sync fence of `node`: its new incarnation starts afresh. */
+  #forgetFences(node: string): void {
+    for (const id of this.#released.keys()) if (id.startsWith(`${node}\u0000`)) this.#released.delete(id);
+    this.#syncFences.delete(node);
+  }
+
   #ownerIndex(owner: string, key: string, record: NameRecord): void {
     const has = record.claims.some((claim) => claim.owner === owner);
     let keys = this.#byOwner.get(owner);
@@ -546,8 +857,17 @@ export class NameTable {
     }
   }
 
-  /** Sends this node's claims to `node`, in parts that stay far below the frame limit. */
-  #sendSync(node: string, want: boolean, sid: number): void {
+  /**
+   * Sends `node` a sync: this node's claims (unless `withClaims` is false: a
+   * bare request), in parts that stay far below the frame limit, stamped
+   * with this node's clock so the receiver can fence it.
+   */
+  #sendSync(node: string, want: boolean, sids: readonly number[], withClaims = true): void {
+    const at = toWireEpoch(this.clock.now());
+    if (!withClaims) {
+      this.host.sendTo(node, { op: 'sync', at, want, sids });
+      return;
+    }
     let part: WireClaim[] = [];
     let bytes = 0;
     for (const [key, { claim }] of this.#local) {
@@ -556,18 +876,28 @@ export class NameTable {
       part.push({ name: record.name, pid: claim.pid, epoch: toWireEpoch(claim.epoch) });
       bytes += key.length + 96;
       if (bytes >= SYNC_PART_BYTES) {
-        this.host.sendTo(node, { op: 'sync', claims: part, want, sid, more: true });
+        this.host.sendTo(node, { op: 'sync', claims: part, at, want: false, sids: [], more: true });
         part = [];
         bytes = 0;
       }
     }
-    this.host.sendTo(node, { op: 'sync', claims: part, want, sid });
+    this.host.sendTo(node, { op: 'sync', claims: part, at, want, sids });
   }
-
 }
 
 /** How long a release fences off stale copies of the claim it released. */
 const TOMBSTONE_TTL_MS = 60_000;
+
+function ackId(of: 'commit' | 'release', key: string, epoch: Epoch): string {
+  return `${of}\u0000${key}\u0000${epoch.wall}.${epoch.counter}`;
+}
+
+/** Roughly the bytes a list of claims holds: what bounds a peer's unfinished syncs. */
+function claimBytes(claims: readonly WireClaim[]): number {
+  let bytes = 0;
+  for (const claim of claims) bytes += keyOf(claim).length + 96;
+  return bytes;
+}
 
 function conflictClaim(claim: Claim): ConflictClaim {
   return { pid: claim.pid, epoch: claim.epoch, node: claim.owner };

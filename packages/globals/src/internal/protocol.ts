@@ -1,11 +1,15 @@
-import { nameKey, Pid, type Name } from '@roster/core';
+import { Pid, type Name } from '@roster/core';
 import type { Epoch } from '../epoch.js';
+import { globalKey } from './name-limits.js';
 
 /**
  * The registry's wire messages, carried on the cluster channel `globals`
  * (docs/protocol.md). Epochs travel as `[wall, counter, node]`.
  */
 export type WireEpoch = [number, number, string];
+
+/** A claim as a sync lists it. */
+export type WireClaim = { readonly name: Name; readonly pid: Pid; readonly epoch: WireEpoch };
 
 export type GlobalsMessage =
   | { readonly op: 'claim'; readonly name: Name; readonly pid: Pid; readonly epoch: WireEpoch }
@@ -19,17 +23,39 @@ export type GlobalsMessage =
       readonly owner: string;
     }
   | { readonly op: 'commit'; readonly name: Name; readonly pid: Pid; readonly epoch: WireEpoch }
-  | { readonly op: 'release'; readonly name: Name; readonly epoch: WireEpoch; readonly reason: string }
+  | {
+      readonly op: 'release';
+      readonly name: Name;
+      readonly epoch: WireEpoch;
+      readonly reason: string;
+      /** The owner waits for every member's `ack` (an explicit `unregisterName`). */
+      readonly ack?: boolean;
+    }
+  /** A member applied the owner's `commit` or acknowledged `release` of (name, epoch). */
+  | { readonly op: 'ack'; readonly name: Name; readonly epoch: WireEpoch; readonly of: 'commit' | 'release' }
   | {
       readonly op: 'sync';
-      readonly claims: readonly { readonly name: Name; readonly pid: Pid; readonly epoch: WireEpoch }[];
+      /**
+       * Everything the sender owns (across the parts of one sync), or absent:
+       * a bare request (`want: true`) that states nothing about the sender's claims.
+       */
+      readonly claims?: readonly WireClaim[];
+      /** The sender's clock when it made this sync: fences it against claims and releases it sent later. */
+      readonly at: WireEpoch;
+      /** The receiver is asked to answer with its own claims. */
       readonly want: boolean;
-      readonly sid: number;
+      /** The requests (their `sid`s) this sync answers; a request carries its own `sid` here. */
+      readonly sids: readonly number[];
       /** More parts of this sync follow (a node's claims travel in size-bounded parts). */
       readonly more?: boolean;
     }
   | { readonly op: 'whereis'; readonly name: Name; readonly qid: number }
-  | { readonly op: 'where'; readonly qid: number; readonly pid: Pid | null };
+  | { readonly op: 'where'; readonly qid: number; readonly pid: Pid | null }
+  /** `unregisterName` on a node that does not own the name: the owner releases it (acknowledged) and answers `unregistered`. */
+  | { readonly op: 'unregister'; readonly name: Name; readonly qid: number }
+  | { readonly op: 'unregistered'; readonly qid: number }
+  /** The sender's registry is down for good: it no longer votes, and holds no names. */
+  | { readonly op: 'down' };
 
 export const toWireEpoch = (epoch: Epoch): WireEpoch => [epoch.wall, epoch.counter, epoch.node];
 export const fromWireEpoch = (epoch: WireEpoch): Epoch => ({ wall: epoch[0], counter: epoch[1], node: epoch[2] });
@@ -39,6 +65,8 @@ export class MalformedMessage extends Error {}
 
 /** Most messages a batch may carry. */
 const MAX_BATCH = 1024;
+/** Most sync requests one sync may answer at once. */
+const MAX_SIDS = 64;
 
 /**
  * Validates an incoming registry message, or a batch of them (`{ op: 'batch',
@@ -77,21 +105,42 @@ export function parseMessage(raw: unknown): GlobalsMessage {
       name(message);
       epoch(message['epoch']);
       text(message, 'reason');
+      if (message['ack'] !== undefined && typeof message['ack'] !== 'boolean') throw new MalformedMessage('release: bad ack');
+      break;
+    case 'ack':
+      name(message);
+      epoch(message['epoch']);
+      if (message['of'] !== 'commit' && message['of'] !== 'release') throw new MalformedMessage('ack: bad of');
       break;
     case 'sync': {
       const claims = message['claims'];
-      if (!Array.isArray(claims)) throw new MalformedMessage('sync: claims is not an array');
-      for (const claim of claims) {
-        if (typeof claim !== 'object' || claim === null) throw new MalformedMessage('sync: bad claim');
-        name(claim as Record<string, unknown>);
-        pid(claim as Record<string, unknown>, 'pid');
-        epoch((claim as Record<string, unknown>)['epoch']);
+      if (claims !== undefined) {
+        if (!Array.isArray(claims)) throw new MalformedMessage('sync: claims is not an array');
+        for (const claim of claims) {
+          if (typeof claim !== 'object' || claim === null) throw new MalformedMessage('sync: bad claim');
+          name(claim as Record<string, unknown>);
+          pid(claim as Record<string, unknown>, 'pid');
+          epoch((claim as Record<string, unknown>)['epoch']);
+        }
       }
+      epoch(message['at']);
       if (typeof message['want'] !== 'boolean') throw new MalformedMessage('sync: bad want');
       if (message['more'] !== undefined && typeof message['more'] !== 'boolean') throw new MalformedMessage('sync: bad more');
-      count(message, 'sid');
+      const sids = message['sids'];
+      if (!Array.isArray(sids) || sids.length > MAX_SIDS || !sids.every((sid) => Number.isSafeInteger(sid) && sid > 0)) {
+        throw new MalformedMessage(`sync: sids must be an array of at most ${MAX_SIDS} positive integers`);
+      }
       break;
     }
+    case 'unregister':
+      name(message);
+      count(message, 'qid');
+      break;
+    case 'unregistered':
+      count(message, 'qid');
+      break;
+    case 'down':
+      break;
     case 'whereis':
       name(message);
       count(message, 'qid');
@@ -106,11 +155,15 @@ export function parseMessage(raw: unknown): GlobalsMessage {
   return message as unknown as GlobalsMessage;
 }
 
-/** Validates the name and keeps its key on the message (`keyOf`), so it is encoded once. */
+/**
+ * Validates the name (the limits of a name registered here: a peer cannot
+ * make this node hold what it would refuse) and keeps its key on the message
+ * (`keyOf`), so it is encoded once.
+ */
 function name(message: Record<string, unknown>): void {
   if (!('name' in message)) throw new MalformedMessage('missing name');
   try {
-    (message as Record<PropertyKey, unknown>)[KEY] = nameKey(message['name']);
+    (message as Record<PropertyKey, unknown>)[KEY] = globalKey(message['name'] as Name);
   } catch (error) {
     throw new MalformedMessage((error as Error).message);
   }
@@ -120,7 +173,7 @@ const KEY = Symbol('name key');
 
 /** The name key of a validated message (or claim), computed when it was parsed; otherwise computed now. */
 export function keyOf(message: { readonly name: Name }): string {
-  return (message as { [KEY]?: string })[KEY] ?? nameKey(message.name);
+  return (message as { [KEY]?: string })[KEY] ?? globalKey(message.name);
 }
 
 function pid(message: Record<string, unknown>, field: string): void {

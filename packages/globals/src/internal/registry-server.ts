@@ -5,11 +5,14 @@ import type { GlobalsMessage } from './protocol.js';
 export type ServerRequest =
   | { readonly op: 'register'; readonly key: string; readonly name: Name; readonly pid: Pid; readonly timeout: number }
   | { readonly op: 'whereisConsistent'; readonly key: string; readonly name: Name; readonly timeout: number }
-  | { readonly op: 'sync'; readonly timeout: number };
+  | { readonly op: 'unregister'; readonly key: string; readonly name: Name; readonly timeout: number }
+  | { readonly op: 'sync'; readonly timeout: number }
+  | { readonly op: 'initialSync'; readonly timeout: number };
 
 export type ServerInfo =
   | { readonly type: '$globals'; readonly from: string; readonly message: GlobalsMessage }
-  | { readonly type: '$globals_nodeup' | '$globals_nodedown'; readonly node: string }
+  | { readonly type: '$globals_nodeup'; readonly node: string; readonly creation?: string }
+  | { readonly type: '$globals_nodedown' | '$globals_gap'; readonly node: string }
   | { readonly type: '$globals_tick' };
 
 export interface ServerArgs {
@@ -22,15 +25,14 @@ export interface ServerArgs {
  * The registry as an actor: one mailbox orders every peer message and local
  * request, so handlers never run concurrently for a name. It holds no state
  * of its own: the table outlives it, so a restart (it is supervised) keeps
- * the names of live local processes and re-syncs the rest.
+ * every name and asks every member for its claims at once.
  */
 export const RegistryServer: GenServer<ServerArgs, ServerArgs, ServerRequest> = {
   init(args, self) {
     const restarted = serverStarts.has(args.table);
     serverStarts.add(args.table);
-    if (restarted) args.table.reset();
     args.started(self.pid, restarted);
-    if (restarted) args.table.antiEntropy();
+    if (restarted) args.table.restarted();
     return args;
   },
 
@@ -43,8 +45,14 @@ export const RegistryServer: GenServer<ServerArgs, ServerArgs, ServerRequest> = 
       case 'whereisConsistent':
         state.table.whereisConsistent(request.key, request.name, request.timeout, answer);
         break;
+      case 'unregister':
+        state.table.unregister(request.key, request.name, request.timeout, (error) => answer(error ?? 'ok'));
+        break;
       case 'sync':
         state.table.sync(request.timeout, (error) => answer(error ?? 'ok'));
+        break;
+      case 'initialSync':
+        state.table.initialSync(request.timeout, (silent) => answer(silent.length === 0 ? 'ok' : new Error(silent.join(', '))));
         break;
     }
     return noreply(state);
@@ -57,7 +65,10 @@ export const RegistryServer: GenServer<ServerArgs, ServerArgs, ServerRequest> = 
         state.table.onMessage(info.from, info.message);
         break;
       case '$globals_nodeup':
-        state.table.onNodeUp(info.node);
+        state.table.onNodeUp(info.node, info.creation);
+        break;
+      case '$globals_gap':
+        state.table.onGap(info.node);
         break;
       case '$globals_nodedown':
         state.table.onNodeDown(info.node);

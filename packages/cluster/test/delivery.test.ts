@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import type { Node } from '@roster/core';
 import { MemoryTransport, type PeerIdentity } from '../src/index.js';
 import { TestNet, envelopeOf, nextEvent, within } from './helpers.js';
 
@@ -42,15 +43,21 @@ function watchedTransport(n: TestNet): { transport: MemoryTransport; nextHeartbe
 }
 
 describe('gap', () => {
-  it('a channel message lost while the link was cut (below failureTimeout) raises gap within one heartbeat of the heal', async () => {
+  /** Nodes a and b with channel `svc` open on both; what b's handler gets goes to `received`, b's heartbeats from a are watched. */
+  async function pair(received: (message: unknown) => void) {
     const n = await net();
     const watched = watchedTransport(n);
     const a = await n.start('a');
     const b = await n.start('b', { transport: watched.transport });
     await within(n.broker.idle(), 'membership', 3000);
-    const got: unknown[] = [];
     const channelA = n.cluster(a).channel('svc', () => {});
-    n.cluster(b).channel('svc', (_from, message) => got.push(message));
+    n.cluster(b).channel('svc', (_from, message) => received(message));
+    return { n, watched, a, b, channelA };
+  }
+
+  it('a channel message lost while the link was cut (below failureTimeout) raises gap within one heartbeat of the heal', async () => {
+    const got: unknown[] = [];
+    const { n, watched, a, b, channelA } = await pair((message) => got.push(message));
     const gaps: PeerIdentity[] = [];
     n.cluster(b).on('gap', (peer) => gaps.push(peer));
     const downs: string[] = [];
@@ -75,14 +82,8 @@ describe('gap', () => {
   });
 
   it('a dropped frame between two others raises gap at the next message, once', async () => {
-    const n = await net();
-    const watched = watchedTransport(n);
-    const a = await n.start('a');
-    const b = await n.start('b', { transport: watched.transport });
-    await within(n.broker.idle(), 'membership', 3000);
     const events: string[] = [];
-    const channelA = n.cluster(a).channel('svc', () => {});
-    n.cluster(b).channel('svc', (_from, message) => events.push(String(message)));
+    const { n, watched, b, channelA } = await pair((message) => events.push(String(message)));
     n.cluster(b).on('gap', (peer) => events.push(`gap ${peer.node}`));
 
     channelA.send('b', 'one');
@@ -102,9 +103,7 @@ describe('gap', () => {
 describe('channel frames that arrive before the channel opens', () => {
   it('are handed to the handler in arrival order at the next microtask, a sender that went down meanwhile included', async () => {
     const n = await net();
-    const a = await n.start('a');
-    const b = await n.start('b');
-    await within(n.broker.idle(), 'membership', 3000);
+    const [a, b] = (await n.startAll('a', 'b')) as [Node, Node];
     const channelA = n.cluster(a).channel('late', () => {});
     channelA.send('b', 'm1');
     channelA.broadcast('m2');
@@ -129,9 +128,7 @@ describe('channel frames that arrive before the channel opens', () => {
 
   it('are bounded: beyond 16 MiB waiting, more are dropped as no_channel', async () => {
     const n = await net();
-    const a = await n.start('a');
-    const b = await n.start('b');
-    await within(n.broker.idle(), 'membership', 3000);
+    const [a, b] = (await n.startAll('a', 'b')) as [Node, Node];
     const channelA = n.cluster(a).channel('big', () => {});
     const chunk = 'x'.repeat(1_000_000);
     for (let index = 0; index < 17; index++) channelA.send('b', `${index}:${chunk}`);
@@ -147,9 +144,7 @@ describe('channel frames that arrive before the channel opens', () => {
 describe('over-deep frames', () => {
   it('are dropped as malformed and counted, and the node carries on', async () => {
     const n = await net();
-    const a = await n.start('a');
-    await n.start('b');
-    await within(n.broker.idle(), 'membership', 3000);
+    const [a] = (await n.startAll('a', 'b')) as [Node, Node];
     const before = n.cluster(a).stats.dropped.malformed;
     const body = `{"a":${JSON.stringify(n.spy.address)},"s":0,"x":${'['.repeat(500_000)}${']'.repeat(500_000)}}`;
     n.spy.broadcast(`{"v":1,"c":${JSON.stringify(n.id)},"f":"deep","i":"d1","k":"hello","q":1,"b":${body}}`);

@@ -5,26 +5,10 @@
  */
 import { Node } from '@roster/core';
 import { Cluster, MemoryBroker, MemoryTransport, clusterOf, type ClusterEvents, type ClusterOptions } from '../src/index.js';
+// The testkit's bounded wait, by file: the testkit package itself sits above this one.
+import { within } from '../../testkit/src/waiting.js';
 
-/**
- * Rejects if `promise` has not settled within `ms`. The timer keeps the
- * process alive meanwhile (heartbeat timers do not), and is cleared at once.
- */
-export function within<T>(promise: Promise<T>, what: string, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
-}
+export { within };
 
 /** The next `event` of `cluster` whose first argument is about `node`, with its arguments. */
 export function nextEvent<E extends 'nodeup' | 'nodedown' | 'gap'>(
@@ -86,6 +70,14 @@ export class TestNet {
     const node = await Node.start({ name, cluster: { id: this.id, joinWindow: 20, ...this.options, ...options, transport } });
     this.nodes.push(node);
     return node;
+  }
+
+  /** Starts plain nodes `names` in order and waits until every frame between them has been handled. */
+  async startAll(...names: string[]): Promise<Node[]> {
+    const started: Node[] = [];
+    for (const name of names) started.push(await this.start(name));
+    await within(this.broker.idle(), 'membership', 3000);
+    return started;
   }
 
   cluster(node: Node): Cluster {

@@ -496,8 +496,9 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       inc.touched = now;
     }
     if (from === this.#name) {
-      // Another incarnation under our name: the live one keeps it.
+      // Another incarnation under our name: the live one keeps it (and may be the only one to say so).
       if (kind === 'hello') this.#refuse(body['a'] as string, inc!);
+      else if (kind === 'refuse') this.#refusal = body['reason'] as string;
       return;
     }
     if (gap && member !== undefined) this.emit('gap', { node: from, creation });

@@ -179,3 +179,15 @@ describe('maxClockSkew', () => {
   });
 });
 
+
+describe('node names', () => {
+  it('a second incarnation of the only member is refused by that member itself', async () => {
+    const n = await new TestNet().open();
+    try {
+      await n.start('solo');
+      await assert.rejects(n.start('solo', { joinWindow: 200 }), NodeNameTakenError);
+    } finally {
+      await n.close();
+    }
+  });
+});

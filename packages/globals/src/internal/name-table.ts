@@ -168,9 +168,8 @@ export class NameTable {
       return;
     }
     claim.timer = setTimeout(() => {
-      if (this.#pending.get(key) !== claim) return;
-      this.#pending.delete(key);
-      done(new RegistryUnavailableError(`registering ${key}: no answer from ${[...claim.awaiting].join(', ')} within ${timeoutMs} ms`));
+      claim.timer = undefined;
+      this.#finish(claim, new RegistryUnavailableError(`registering ${key}: no answer from ${[...claim.awaiting].join(', ')} within ${timeoutMs} ms`));
     }, timeoutMs);
     try {
       this.host.broadcast({ op: 'claim', name, pid, epoch: toWireEpoch(claim.epoch) });
@@ -301,6 +300,11 @@ export class NameTable {
         if (epoch !== undefined) this.#onCommit(from, keyOf(message), message.name, message.pid, epoch);
         return;
       }
+      case 'abort': {
+        const epoch = this.#received(from, message.epoch, 'abort');
+        if (epoch !== undefined) this.#votes.settle(from, keyOf(message), epoch);
+        return;
+      }
       case 'release': {
         const epoch = this.#received(from, message.epoch, 'release');
         if (epoch === undefined) return;
@@ -396,8 +400,19 @@ export class NameTable {
     }
     for (const claim of [...this.#pending.values()]) {
       claim.acks.delete(node);
-      claim.awaiting.delete(node);
-      this.#checkVotes(claim);
+      claim.remoteOwners.delete(node);
+      if (!claim.awaiting.delete(node)) continue;
+      // A member left without voting: its silence is no consent. The view changed, so the claim is voted on
+      // again by every member (same epoch): what they know now (a name that node took meanwhile, across a
+      // one-link cut) decides, not what they knew before.
+      claim.acks.clear();
+      claim.remoteOwners.clear();
+      for (const member of this.host.members()) claim.awaiting.add(member);
+      if (claim.awaiting.size === 0) {
+        this.#checkVotes(claim);
+        continue;
+      }
+      this.host.broadcast({ op: 'claim', name: claim.name, pid: claim.pid, epoch: toWireEpoch(claim.epoch) });
     }
     for (const acks of [...this.#acks.values()]) if (acks.awaiting.delete(node)) this.#checkAcks(acks);
     for (const [sid, sync] of [...this.#syncs]) {
@@ -483,6 +498,14 @@ export class NameTable {
       this.host.sendTo(from, { op: 'vote', name, epoch: wireEpoch, vote: 'no', holder: this.self });
       return;
     }
+    const held = this.#votes.outstandingOlder(key, epoch, this.host.registerTimeout);
+    if (held !== undefined) {
+      // We voted for an older claim of another node that may still win: this younger one yields to it, as
+      // racing claims do (a lock in Erlang's global). Without this, a claimant that lost a voter mid-claim
+      // and a second claimant that node cannot hear could both be granted through us.
+      this.host.sendTo(from, { op: 'vote', name, epoch: wireEpoch, vote: 'no', holder: held });
+      return;
+    }
     this.#votes.record(from, key, epoch);
     const owner = this.records.get(key)?.current?.owner;
     if (owner !== undefined && owner !== from) {
@@ -520,10 +543,12 @@ export class NameTable {
     this.#commit(claim);
   }
 
+  /** Ends a claim that failed; the members that voted for it are told, so they stop holding it against others. */
   #finish(claim: PendingClaim, answer: Answer): void {
     if (this.#pending.get(claim.key) !== claim) return;
     this.#pending.delete(claim.key);
     if (claim.timer !== undefined) clearTimeout(claim.timer);
+    if (claim.acks.size > 0) this.host.broadcast({ op: 'abort', name: claim.name, epoch: toWireEpoch(claim.epoch) });
     claim.done(answer);
   }
 
@@ -550,6 +575,7 @@ export class NameTable {
       this.host.drop('forged', from, `commit of ${key} without a claim this node voted for`);
       return;
     }
+    this.#votes.settle(from, key, epoch);
     this.#addClaim(key, name, { owner: from, pid, epoch });
     this.host.sendTo(from, { op: 'ack', name, epoch: toWireEpoch(epoch), of: 'commit' });
   }

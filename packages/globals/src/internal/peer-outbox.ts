@@ -2,7 +2,7 @@ import type { ClusterChannel } from '@roster/cluster';
 import type { GlobalsMessage } from './protocol.js';
 
 /** The protocol messages that may wait for the end of the turn; the rest go at once, after what waits. */
-const BATCHED = new Set<GlobalsMessage['op']>(['claim', 'vote', 'commit', 'release']);
+const BATCHED = new Set<GlobalsMessage['op']>(['claim', 'vote', 'commit', 'abort', 'release', 'ack']);
 
 /** Most messages in one batch: far below a frame's size for any reasonable name. */
 const MAX_BATCH = 256;

@@ -23,6 +23,8 @@ export type GlobalsMessage =
       readonly owner: string;
     }
   | { readonly op: 'commit'; readonly name: Name; readonly pid: Pid; readonly epoch: WireEpoch }
+  /** The claim (name, epoch) failed: voters stop holding it against other claims. */
+  | { readonly op: 'abort'; readonly name: Name; readonly epoch: WireEpoch }
   | {
       readonly op: 'release';
       readonly name: Name;
@@ -106,6 +108,10 @@ export function parseMessage(raw: unknown): GlobalsMessage {
       epoch(message['epoch']);
       text(message, 'reason');
       if (message['ack'] !== undefined && typeof message['ack'] !== 'boolean') throw new MalformedMessage('release: bad ack');
+      break;
+    case 'abort':
+      name(message);
+      epoch(message['epoch']);
       break;
     case 'ack':
       name(message);

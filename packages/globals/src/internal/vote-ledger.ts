@@ -12,7 +12,9 @@ const MAX_VOTES = 100_000;
  */
 export class VoteLedger {
   /** By `claimant\0key`, in order of voting (re-voting moves an entry last). */
-  readonly #votes = new Map<string, { readonly epoch: Epoch; readonly at: number }>();
+  readonly #votes = new Map<string, { readonly epoch: Epoch; readonly at: number; settled: boolean }>();
+  /** By key: the claimants with a vote recorded here. */
+  readonly #claimants = new Map<string, Set<string>>();
 
   constructor(readonly ttlMs: number) {}
 
@@ -26,7 +28,10 @@ export class VoteLedger {
     if (previous !== undefined && compareEpochs(previous.epoch, epoch) > 0) return;
     const now = Date.now();
     this.#votes.delete(id);
-    this.#votes.set(id, { epoch, at: now });
+    this.#votes.set(id, { epoch, at: now, settled: false });
+    let claimants = this.#claimants.get(key);
+    if (claimants === undefined) this.#claimants.set(key, (claimants = new Set()));
+    claimants.add(claimant);
     this.#expire(now);
   }
 
@@ -36,22 +41,47 @@ export class VoteLedger {
     return vote !== undefined && sameEpoch(vote.epoch, epoch) && Date.now() - vote.at < this.ttlMs;
   }
 
-  /** Whether this node voted for a claim of `claimant` on `key` at or above `epoch`'s age. */
-  votedOnOrBefore(claimant: string, key: string, epoch: Epoch): boolean {
+  /**
+   * A claim of another node on `key`, older than `epoch`, that this node
+   * voted for within the last `withinMs` and that has been neither committed
+   * nor aborted since: a claim that may still win (Erlang's `global` holds a
+   * lock for it). Scans the votes of that key's claimants only.
+   */
+  outstandingOlder(key: string, epoch: Epoch, withinMs: number): string | undefined {
+    const now = Date.now();
+    for (const claimant of this.#claimants.get(key) ?? []) {
+      if (claimant === epoch.node) continue;
+      const vote = this.#votes.get(`${claimant}\u0000${key}`);
+      if (vote !== undefined && !vote.settled && now - vote.at < withinMs && compareEpochs(vote.epoch, epoch) < 0) return claimant;
+    }
+    return undefined;
+  }
+
+  /** The claim was committed or aborted: it no longer holds back others. */
+  settle(claimant: string, key: string, epoch: Epoch): void {
     const vote = this.#votes.get(`${claimant}\u0000${key}`);
-    return vote !== undefined && compareEpochs(vote.epoch, epoch) <= 0;
+    if (vote !== undefined && sameEpoch(vote.epoch, epoch)) vote.settled = true;
   }
 
   /** A claimant that went away takes its votes with it. */
   forget(claimant: string): void {
     const prefix = `${claimant}\u0000`;
-    for (const id of this.#votes.keys()) if (id.startsWith(prefix)) this.#votes.delete(id);
+    for (const id of this.#votes.keys()) if (id.startsWith(prefix)) this.#delete(id);
+  }
+
+  #delete(id: string): void {
+    this.#votes.delete(id);
+    const split = id.indexOf('\u0000');
+    const key = id.slice(split + 1);
+    const claimants = this.#claimants.get(key);
+    claimants?.delete(id.slice(0, split));
+    if (claimants?.size === 0) this.#claimants.delete(key);
   }
 
   #expire(now: number): void {
     for (const [id, vote] of this.#votes) {
       if (this.#votes.size <= MAX_VOTES && now - vote.at < this.ttlMs) break;
-      this.#votes.delete(id);
+      this.#delete(id);
     }
   }
 }

@@ -1,0 +1,266 @@
+/**
+ * The globals registry through an operator's ordinary day (DESIGN.md §3.1),
+ * one test per promise, at the shipped default timings (heartbeat 1 s,
+ * failure timeout 3 s, anti-entropy every 30 s) and without `sync()`:
+ * joins and restarts, a restarting registry actor, a listener that throws,
+ * a registry down for good, frames lost on a link, read-your-writes,
+ * unregistering from any node, and a one-link cut among three nodes.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, test } from 'node:test';
+import { GenServer, Node, reply, via, type Pid } from '@roster/core';
+import { MemoryBroker, MemoryTransport, clusterOf } from '@roster/cluster';
+import { GlobalsRegistry, type GlobalsRegistryOptions } from '@roster/globals';
+import { within } from '@roster/testkit';
+
+const running: Node[] = [];
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((node) => node.stop()));
+});
+
+async function start(broker: MemoryBroker, name: string, options: GlobalsRegistryOptions = {}): Promise<Node> {
+  const node = await Node.start({
+    name,
+    logLevel: 'silent',
+    cluster: { transport: new MemoryTransport({ broker }) },
+    registries: { globals: new GlobalsRegistry(options) },
+  });
+  running.push(node);
+  return node;
+}
+
+const globals = (node: Node): GlobalsRegistry => node.registry<GlobalsRegistry>('globals');
+
+/** A process that waits until told to stop. */
+function idle(node: Node): Pid {
+  return node.spawn(async (self) => {
+    await self.receive();
+  });
+}
+
+/** Resolves when `node` sees `event` for `peer`. */
+function membership(node: Node, event: 'nodeup' | 'nodedown', peer: string, ms: number): Promise<void> {
+  return within(
+    new Promise<void>((resolve) => {
+      const listener = (name: string): void => {
+        if (name !== peer) return;
+        node.off(event, listener);
+        resolve();
+      };
+      node.on(event, listener);
+    }),
+    `${node.name}: ${event} ${peer}`,
+    ms,
+  );
+}
+
+/** Resolves when `node`'s registry stops resolving `name`. */
+function gone(node: Node, name: string, ms: number): Promise<void> {
+  if (globals(node).whereisName(name) === undefined) return Promise.resolve();
+  return within(
+    new Promise<void>((resolve) => {
+      const listener = (unregistered: unknown): void => {
+        if (unregistered !== name || globals(node).whereisName(name) !== undefined) return;
+        globals(node).off('unregistered', listener);
+        resolve();
+      };
+      globals(node).on('unregistered', listener);
+    }),
+    `${node.name}: ${name} gone`,
+    ms,
+  );
+}
+
+const Echo: GenServer<null, null, string> = {
+  init: () => null,
+  handleCall: (request) => reply(request, null),
+};
+
+describe('globals in everyday operation (shipped defaults, no sync())', () => {
+  test('a node that joins a running cluster knows every name when Node.start resolves', async () => {
+    const broker = new MemoryBroker();
+    const a = await start(broker, 'a');
+    const b = await start(broker, 'b');
+    const names = Array.from({ length: 50 }, (_, i) => `svc-${i}`);
+    const holders = new Map<string, Pid>();
+    for (const [i, name] of names.entries()) {
+      const owner = i % 2 === 0 ? a : b;
+      const pid = idle(owner);
+      holders.set(name, pid);
+      assert.equal(await globals(owner).registerName(name, pid), 'yes');
+    }
+    const c = await start(broker, 'c');
+    for (const name of names) assert.ok(globals(c).whereisName(name)?.equals(holders.get(name)!), `c resolves ${name} at once`);
+    assert.equal(globals(c).registered().length, names.length);
+    assert.doesNotThrow(() => c.send(via('globals', 'svc-1'), 'hello'));
+  });
+
+  test('a crashed node restarted under its name knows every name when Node.start resolves', async () => {
+    const broker = new MemoryBroker();
+    const a = await start(broker, 'a');
+    const b = await start(broker, 'b');
+    const pid = idle(a);
+    assert.equal(await globals(a).registerName('kept', pid), 'yes');
+    const held = idle(b);
+    assert.equal(await globals(b).registerName('lost-with-b', held), 'yes');
+    const down = membership(a, 'nodedown', 'b', 10_000);
+    broker.crash('b');
+    await down;
+    assert.equal(globals(a).whereisName('lost-with-b'), undefined, "the crashed node's names are gone");
+    const again = await start(broker, 'b');
+    assert.ok(globals(again).whereisName('kept')?.equals(pid), 'the restarted node resolves the name at once');
+  });
+
+  test('names sent by peers before the registry attached are not lost (the cluster holds early frames)', async () => {
+    const broker = new MemoryBroker({ faults: { delayMs: [20, 40] } });
+    const a = await start(broker, 'a');
+    const pid = idle(a);
+    assert.equal(await globals(a).registerName('early', pid), 'yes');
+    const b = await start(broker, 'b');
+    assert.ok(globals(b).whereisName('early')?.equals(pid));
+    assert.equal(globals(b).stats.dropped, 0);
+  });
+
+  test('a restarted registry actor keeps every name and learns what arrived while it restarted', async () => {
+    const broker = new MemoryBroker();
+    const a = await start(broker, 'a');
+    const b = await start(broker, 'b');
+    const pb = idle(b);
+    assert.equal(await globals(b).registerName('before', pb), 'yes');
+    const server = a.whereis(globals(a).serverName);
+    assert.ok(server !== undefined, 'the registry actor is registered locally');
+    a.exit(server, 'kill');
+    // No blind window: the names it knew stay.
+    assert.ok(globals(a).whereisName('before')?.equals(pb));
+    const later = idle(b);
+    assert.equal(await globals(b).registerName('during', later), 'yes');
+    assert.ok(globals(a).whereisName('during')?.equals(later), 'a commit sent while it restarted reached the new actor');
+    const restarted = a.whereis(globals(a).serverName);
+    assert.ok(restarted !== undefined && !restarted.equals(server), 'a new actor runs');
+  });
+
+  test('a throwing event listener never crashes the registry', async () => {
+    const broker = new MemoryBroker();
+    const a = await start(broker, 'a');
+    const b = await start(broker, 'b');
+    for (const event of ['registered', 'unregistered'] as const) {
+      globals(b).on(event, () => {
+        throw new Error(`listener of ${event} fails`);
+      });
+    }
+    const server = b.whereis(globals(b).serverName);
+    for (let i = 0; i < 15; i++) {
+      const pid = idle(a);
+      assert.equal(await globals(a).registerName(`n${i}`, pid), 'yes');
+      await globals(a).unregisterName(`n${i}`);
+    }
+    assert.ok(b.whereis(globals(b).serverName)?.equals(server!), 'the same registry actor still runs');
+    assert.ok(globals(b).stats.listenerErrors >= 30);
+    const pid = idle(b);
+    assert.equal(await globals(b).registerName('still-works', pid), 'yes');
+  });
+
+  test('a node whose registry is down for good stops counting as a voter', async () => {
+    const broker = new MemoryBroker();
+    const a = await start(broker, 'a');
+    const b = await start(broker, 'b');
+    const c = await start(broker, 'c');
+    const held = idle(b);
+    assert.equal(await globals(b).registerName('held-by-b', held), 'yes');
+    // Exhaust the registry supervisor's intensity (10 restarts in 10 s).
+    for (let i = 0; i < 12; i++) {
+      const server = b.whereis(globals(b).serverName);
+      if (server === undefined) break;
+      b.exit(server, 'kill');
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    await within(
+      (async () => {
+        while (globals(a).members().includes('b') || globals(c).members().includes('b')) await new Promise((r) => setTimeout(r, 10));
+      })(),
+      'peers drop b from the voters',
+      5000,
+    );
+    assert.equal(globals(a).whereisName('held-by-b'), undefined, "its names are gone from the peers");
+    const pid = idle(a);
+    assert.equal(await globals(a).registerName('without-b', pid), 'yes', 'registrations no longer wait for b');
+    assert.ok(globals(c).whereisName('without-b')?.equals(pid));
+    assert.ok(b.nodes().includes('a'), 'b is still a member of the cluster');
+  });
+
+  test('a release lost on a link is repaired within a heartbeat of the link working again', async () => {
+    const broker = new MemoryBroker();
+    const a = await start(broker, 'a');
+    const b = await start(broker, 'b');
+    const pid = idle(a);
+    assert.equal(await globals(a).registerName('lost-release', pid), 'yes');
+    assert.ok(globals(b).whereisName('lost-release')?.equals(pid));
+    broker.partition(['a'], ['b']);
+    a.exit(pid, 'kill');
+    await within(new Promise((resolve) => setTimeout(resolve, 1500)), 'a short cut', 2000);
+    assert.ok(b.nodes().includes('a'), 'the cut was shorter than the failure timeout');
+    assert.ok(globals(b).whereisName('lost-release') !== undefined, 'b has not heard the release');
+    broker.heal();
+    const healedAt = Date.now();
+    await gone(b, 'lost-release', 2500);
+    assert.ok(Date.now() - healedAt < 2500);
+    assert.ok(b.nodes().includes('a'), 'no nodedown was needed');
+  });
+
+  test('read-your-writes: when registerName resolves yes every member resolves the name; when unregisterName resolves none does', async () => {
+    const broker = new MemoryBroker({ faults: { delayMs: [5, 15] } });
+    const a = await start(broker, 'a');
+    const b = await start(broker, 'b');
+    const c = await start(broker, 'c');
+    for (let i = 0; i < 5; i++) {
+      const pid = await GenServer.start(a, Echo, null, { name: via('globals', `echo-${i}`) });
+      for (const node of [b, c]) assert.ok(globals(node).whereisName(`echo-${i}`)?.equals(pid), `${node.name} resolves echo-${i} at once`);
+      assert.equal(await c.call(via('globals', `echo-${i}`), 'ping', { timeout: 1000 }), 'ping');
+      await globals(a).unregisterName(`echo-${i}`);
+      for (const node of [a, b, c]) assert.equal(globals(node).whereisName(`echo-${i}`), undefined, `${node.name}: gone when unregisterName resolves`);
+      const again = idle(c);
+      assert.equal(await globals(c).registerName(`echo-${i}`, again), 'yes', 'and free for another node at once');
+    }
+  });
+
+  test('unregisterName works from any node (global:unregister_name)', async () => {
+    const broker = new MemoryBroker();
+    const a = await start(broker, 'a');
+    const b = await start(broker, 'b');
+    const pid = idle(a);
+    assert.equal(await globals(a).registerName('remote-unreg', pid), 'yes');
+    await globals(b).unregisterName('remote-unreg');
+    assert.equal(globals(a).whereisName('remote-unreg'), undefined);
+    assert.equal(globals(b).whereisName('remote-unreg'), undefined);
+    assert.ok(a.isAlive(pid), 'unregistering is not killing');
+    const other = idle(b);
+    assert.equal(await globals(b).registerName('remote-unreg', other), 'yes');
+  });
+
+  test('a one-link cut never grants a name twice: a remote vote is not excused by the owner leaving the view', async () => {
+    const broker = new MemoryBroker();
+    const a = await start(broker, 'a');
+    const b = await start(broker, 'b');
+    const c = await start(broker, 'c');
+    broker.partition(['a'], ['b']);
+    // a claims while b is still in its view (and silent): the claim waits for b's vote.
+    const pa = idle(a);
+    const claim = globals(a).registerName('svc', pa);
+    await Promise.all([membership(a, 'nodedown', 'b', 10_000), membership(b, 'nodedown', 'a', 10_000)]);
+    const pb = idle(b);
+    const fromB = await globals(b).registerName('svc', pb).catch((error: unknown) => error);
+    const fromA = await claim.catch((error: unknown) => error);
+    const yes = [fromA, fromB].filter((answer) => answer === 'yes');
+    assert.ok(yes.length <= 1, `granted twice: a ${String(fromA)}, b ${String(fromB)}`);
+    // Nodes that reach each other agree: a with c, and b with c.
+    const atC = globals(c).whereisName('svc');
+    for (const node of [a, b]) {
+      const here = globals(node).whereisName('svc');
+      if (here !== undefined && a.isAlive(pa) && b.isAlive(pb)) assert.ok(atC?.equals(here), `${node.name} and c disagree on svc`);
+    }
+    const after = idle(a);
+    assert.equal(await globals(a).registerName('svc', after).catch(() => 'no'), atC === undefined ? 'yes' : 'no');
+    assert.ok(clusterOf(c)!.nodes().length === 2);
+  });
+});

@@ -1,0 +1,163 @@
+/**
+ * The registry's table against a hostile or broken peer, message by message
+ * (issue points: stale syncs, forged epochs, forged commits, amplification,
+ * unbounded memory). The table is fed exactly what a peer could send; what
+ * it answers is recorded.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Node, Pid, nameKey, type Name } from '@roster/core';
+import { NameTable, type TableDropReason } from '../src/internal/name-table.js';
+import { parseMessages, type GlobalsMessage, type WireEpoch } from '../src/internal/protocol.js';
+import { MAX_SYNC_BYTES } from '../src/internal/sync-assembly.js';
+
+let node: Node;
+before(async () => {
+  node = await Node.start({ name: 'x', logLevel: 'silent' });
+});
+after(async () => {
+  await node.stop();
+});
+
+interface Fixture {
+  readonly table: NameTable;
+  readonly sent: { to: string; message: GlobalsMessage }[];
+  readonly drops: TableDropReason[];
+}
+
+function fixture(peers: string[] = ['p', 'q']): Fixture {
+  const sent: Fixture['sent'] = [];
+  const drops: TableDropReason[] = [];
+  const table = new NameTable(
+    {
+      node,
+      logger: node.logger,
+      maxClockSkew: 10_000,
+      registerTimeout: 5000,
+      members: () => peers,
+      drop: (reason) => drops.push(reason),
+      broadcast: (message) => {
+        for (const peer of peers) sent.push({ to: peer, message });
+      },
+      sendTo: (to, message) => {
+        sent.push({ to, message });
+        return true;
+      },
+      registered: () => undefined,
+      unregistered: () => undefined,
+      conflict: () => undefined,
+    },
+    'keep-oldest',
+  );
+  for (const peer of peers) table.onNodeUp(peer, `${peer}-creation`);
+  sent.length = 0;
+  return { table, sent, drops };
+}
+
+/** A peer's message, validated as the wire would. */
+function from(table: NameTable, peer: string, message: unknown): void {
+  for (const parsed of parseMessages(message)) table.onMessage(peer, parsed);
+}
+
+const remotePid = (peer: string, id: number): Pid => new Pid(peer, `${peer}-creation`, id);
+const epoch = (wall: number, counter: number, owner: string): WireEpoch => [wall, counter, owner];
+
+function claim(f: Fixture, peer: string, name: Name, pid: Pid, at: WireEpoch): void {
+  from(f.table, peer, { op: 'claim', name, pid, epoch: at });
+}
+
+describe('NameTable against hostile and broken peers', () => {
+  test('a commit with no claim this node voted for takes nothing (forged), and never resolves a conflict', () => {
+    const f = fixture();
+    const owner = remotePid('p', 1);
+    const now = Date.now();
+    claim(f, 'p', 'svc', owner, epoch(now, 0, 'p'));
+    from(f.table, 'p', { op: 'commit', name: 'svc', pid: owner, epoch: epoch(now, 0, 'p') });
+    assert.ok(f.table.whereis(nameKey('svc'))?.equals(owner));
+    // q forges an older commit for the held name: keep-oldest would hand it the name.
+    from(f.table, 'q', { op: 'commit', name: 'svc', pid: remotePid('q', 9), epoch: epoch(now - 60_000, 0, 'q') });
+    assert.ok(f.table.whereis(nameKey('svc'))?.equals(owner), 'the rightful owner keeps it');
+    assert.deepEqual(f.drops, ['forged']);
+  });
+
+  test('epochs beyond the clock skew bound, or with a counter near 2^53, are dropped and never move the clock', () => {
+    const f = fixture();
+    const before = f.table.clock.now();
+    claim(f, 'p', 'a', remotePid('p', 1), epoch(Date.now(), Number.MAX_SAFE_INTEGER, 'p'));
+    claim(f, 'p', 'b', remotePid('p', 2), epoch(Date.now() + 3_600_000, 0, 'p'));
+    assert.deepEqual(f.drops, ['clock_skew', 'clock_skew']);
+    assert.equal(f.sent.length, 0, 'no vote for either');
+    const next = f.table.clock.now();
+    assert.ok(next.wall - before.wall < 1000 && next.counter < 1000, `the clock stayed near real time: ${JSON.stringify(next)}`);
+  });
+
+  test('a stale sync never removes a claim committed after it was made, nor revives a released one', () => {
+    const f = fixture();
+    const t = Date.now();
+    const old = remotePid('p', 1);
+    claim(f, 'p', 'old', old, epoch(t, 0, 'p'));
+    from(f.table, 'p', { op: 'commit', name: 'old', pid: old, epoch: epoch(t, 0, 'p') });
+    // The sync p made at t+1 lists `old`; it is delayed.
+    const stale = { op: 'sync', claims: [{ name: 'old', pid: old, epoch: epoch(t, 0, 'p') }], at: epoch(t + 1, 0, 'p'), want: false, sids: [] };
+    // Meanwhile: p commits `new` and releases `old`, then sends a newer sync listing `new`.
+    const fresh = remotePid('p', 2);
+    claim(f, 'p', 'new', fresh, epoch(t + 2, 0, 'p'));
+    from(f.table, 'p', { op: 'commit', name: 'new', pid: fresh, epoch: epoch(t + 2, 0, 'p') });
+    from(f.table, 'p', { op: 'release', name: 'old', epoch: epoch(t, 0, 'p'), reason: 'normal' });
+    assert.equal(f.table.whereis(nameKey('old')), undefined);
+    from(f.table, 'p', stale);
+    assert.ok(f.table.whereis(nameKey('new'))?.equals(fresh), 'the stale sync did not remove the younger claim');
+    assert.equal(f.table.whereis(nameKey('old')), undefined, 'nor revive the released one');
+    from(f.table, 'p', { ...stale, at: epoch(t + 3, 0, 'p'), claims: [{ name: 'new', pid: fresh, epoch: epoch(t + 2, 0, 'p') }] });
+    from(f.table, 'p', stale);
+    assert.ok(f.drops.includes('stale'), 'a sync older than one applied is dropped');
+    assert.ok(f.table.whereis(nameKey('new'))?.equals(fresh));
+  });
+
+  test('a batch of a thousand sync requests is answered once, not a thousand times', async () => {
+    const f = fixture();
+    for (let i = 0; i < 20; i++) f.table.register(nameKey(`own-${i}`), `own-${i}`, node.spawn(async (self) => void (await self.receive())), 5000, () => undefined);
+    const requests = Array.from({ length: 1000 }, (_, i) => ({ op: 'sync', at: epoch(Date.now(), i, 'p'), want: true, sids: [i + 1] }));
+    f.sent.length = 0;
+    from(f.table, 'p', { op: 'batch', messages: requests.slice(0, 1000) });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const syncs = f.sent.filter((s) => s.to === 'p' && s.message.op === 'sync');
+    assert.ok(syncs.length <= 2, `${syncs.length} syncs sent for 1000 requests`);
+  });
+
+  test('unfinished sync parts are bounded by bytes: a peer cannot pin memory with parts it never finishes', () => {
+    const f = fixture();
+    const big = 'n'.repeat(8000);
+    const at = epoch(Date.now(), 0, 'p');
+    const perPart = Array.from({ length: 60 }, (_, i) => ({ name: `${big}-${i}`, pid: remotePid('p', i), epoch: epoch(Date.now(), i, 'p') }));
+    const parts = Math.ceil(MAX_SYNC_BYTES / (60 * 8100)) + 2;
+    for (let i = 0; i < parts; i++) from(f.table, 'p', { op: 'sync', claims: perPart, at, want: false, sids: [], more: true });
+    assert.ok(f.drops.includes('oversized'), 'the sync past the bound was dropped');
+  });
+
+  test('releases of names never held leave no tombstones behind', () => {
+    const f = fixture();
+    for (let i = 0; i < 2000; i++) from(f.table, 'p', { op: 'release', name: `never-${i}`, epoch: epoch(Date.now(), i, 'p'), reason: 'normal' });
+    // A later, genuine claim and commit of such a name by p is applied: nothing fenced it off.
+    const pid = remotePid('p', 1);
+    const at = epoch(Date.now() + 1, 0, 'p');
+    claim(f, 'p', 'never-5', pid, at);
+    from(f.table, 'p', { op: 'commit', name: 'never-5', pid, epoch: at });
+    assert.ok(f.table.whereis(nameKey('never-5'))?.equals(pid));
+  });
+
+  test('received names obey the limits of local ones: too long or too deep is malformed', () => {
+    const f = fixture();
+    assert.throws(() => claim(f, 'p', 'x'.repeat(20_000), remotePid('p', 1), epoch(Date.now(), 0, 'p')), /more than 16384/);
+    let deep: unknown = 'leaf';
+    for (let i = 0; i < 40; i++) deep = [deep];
+    assert.throws(() => claim(f, 'p', deep as Name, remotePid('p', 1), epoch(Date.now(), 0, 'p')), /nested deeper/);
+  });
+
+  test('a claim by an epoch of another node is forged', () => {
+    const f = fixture();
+    claim(f, 'p', 'impostor', remotePid('p', 1), epoch(Date.now(), 0, 'q'));
+    assert.deepEqual(f.drops, ['forged']);
+    assert.equal(f.sent.length, 0);
+  });
+});

@@ -38,7 +38,6 @@ if (role === 'node') {
       const pid = await GenServer.start(node, Greeter, undefined, { name: via('globals', 'greeter') });
       process.send!({ event: `${node.name} started greeter ${pid.key}` });
     } else if (command === 'call') {
-      await globals.sync();
       process.send!({ event: `${node.name} called greeter: "${await node.call(via('globals', 'greeter'), node.name)}"` });
     } else if (command === 'stop') {
       await node.stop();

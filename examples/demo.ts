@@ -63,7 +63,6 @@ async function main(): Promise<void> {
   const a = await start('a');
   const b = await start('b');
   const c = await start('c');
-  await Promise.all([a, b, c].map((node) => registryOf(node).sync()));
   show(`a sees ${a.nodes().join(', ')}; b sees ${b.nodes().join(', ')}; c sees ${c.nodes().join(', ')}`);
 
   say(`On node a, a supervisor starts a counter named via('globals', 'counter')`);

@@ -33,7 +33,7 @@ const name = via('globals', ['room', 'lobby']);
 const room = await GenServer.start(london, Room, 'welcome to the lobby', { name });
 console.log(`started ${room.key} on london as ['room', 'lobby']`);
 
-await paris.registry<GlobalsRegistry>('globals').sync();
+// No sync() needed: when GenServer.start resolves, every node resolves the name (read-your-writes).
 await paris.call(name, { say: 'bonjour' });
 await london.call(name, { say: 'hello' });
 console.log('history, read from paris:', await paris.call(name, 'history'));

@@ -3,6 +3,7 @@
  * private RabbitMQ (one connection each) and over the MemoryTransport, with
  * raw amqplib baselines measured in the same run.
  */
+import { readFileSync } from 'node:fs';
 import '@roster/cluster';
 import { Node, canonicalName, type Name, type Pid } from '@roster/core';
 import { MemoryBroker, MemoryTransport, type Transport } from '@roster/cluster';
@@ -19,9 +20,14 @@ const CONCURRENT_PER_NODE = 5000;
 const WAVE = 1000;
 const LOOKUPS = 1_000_000;
 const DEATHS = 200;
+const JOIN_NAMES = 10_000;
 
 interface Figures {
   register: Measurement;
+  /** `Node.start` of a fourth node, until it resolves knowing the JOIN_NAMES names the others hold. */
+  join: Measurement;
+  /** The same start with no name held: what joining costs before there is anything to learn. */
+  joinEmpty: Measurement;
   concurrent: Measurement;
   unregister: Measurement;
   whereis: Measurement;
@@ -42,13 +48,58 @@ function lookups(node: Node, name: Name): number {
   return microsPerOp(LOOKUPS, ms);
 }
 
+const clusterOptions = (makeTransport: () => Transport, id: string): object => ({
+  transport: makeTransport(),
+  id,
+  joinWindow: 50,
+  failureTimeout: 10_000,
+  heartbeatInterval: 1000,
+});
+
+/**
+ * Starts (and stops) a fourth node; the time until `Node.start` resolves, in
+ * ms. It must know every one of `expected` by then: the join guarantee.
+ */
+async function joinOnce(makeTransport: () => Transport, id: string, expected: readonly Name[]): Promise<number> {
+  let joined: Node | undefined;
+  const ms = await timeIt(async () => {
+    joined = await Node.start({
+      name: `joiner-${round++}`,
+      cluster: clusterOptions(makeTransport, id),
+      registries: { globals: new GlobalsRegistry({ registerTimeout: 30_000 }) },
+    });
+  });
+  const registry = globals(joined!);
+  const missing = expected.filter((name) => registry.whereisName(name) === undefined).length;
+  await joined!.stop();
+  if (missing > 0) throw new Error(`a joining node missed ${missing} of ${expected.length} names when Node.start resolved`);
+  return ms;
+}
+
+async function joinFigures(nodes: Node[], makeTransport: () => Transport, id: string): Promise<[Measurement, Measurement]> {
+  const joinEmpty = await measure(() => joinOnce(makeTransport, id, []), { runs: 3 });
+  const names: Name[] = [];
+  await Promise.all(
+    nodes.map(async (node) => {
+      const pids = idlers(node, Math.ceil(JOIN_NAMES / nodes.length));
+      await Promise.all(pids.map((pid, n) => {
+        const name: Name = ['join', node.name, n];
+        names.push(name);
+        return globals(node).registerName(name, pid);
+      }));
+    }),
+  );
+  const join = await measure(() => joinOnce(makeTransport, id, names), { runs: 3 });
+  return [join, joinEmpty];
+}
+
 async function cluster(makeTransport: () => Transport, id: string): Promise<Node[]> {
   const nodes: Node[] = [];
   for (const name of ['r1', 'r2', 'r3']) {
     nodes.push(
       await Node.start({
         name,
-        cluster: { transport: makeTransport(), id, joinWindow: 50, failureTimeout: 10_000, heartbeatInterval: 1000 },
+        cluster: clusterOptions(makeTransport, id),
         registries: { globals: new GlobalsRegistry({ registerTimeout: 30_000 }) },
       }),
     );
@@ -71,7 +122,7 @@ function idlers(node: Node, count: number): Pid[] {
 
 let round = 0;
 
-async function figures(nodes: Node[], url?: string): Promise<Figures> {
+async function figures(nodes: Node[], makeTransport: () => Transport, id: string, url?: string): Promise<Figures> {
   const [a, b] = nodes as [Node, Node, Node];
   const sequential = async (): Promise<number> => {
     const tag = round++;
@@ -182,7 +233,8 @@ async function figures(nodes: Node[], url?: string): Promise<Figures> {
     return (total * 1000) / DEATHS;
   }, { runs: 3 });
 
-  return { register, concurrent, unregister, whereis, whereisTuple, death, ...(broadcast !== undefined ? { broadcast } : {}) };
+  const [join, joinEmpty] = await joinFigures(nodes, makeTransport, id);
+  return { register, join, joinEmpty, concurrent, unregister, whereis, whereisTuple, death, ...(broadcast !== undefined ? { broadcast } : {}) };
 }
 
 /**
@@ -236,11 +288,23 @@ function mapLookup(name: Name): number {
   return microsPerOp(LOOKUPS, ms);
 }
 
-async function run(nodes: Node[], url?: string): Promise<Figures> {
+async function run(makeTransport: () => Transport, id: string, url?: string): Promise<Figures> {
+  const nodes = await cluster(makeTransport, id);
   try {
-    return await figures(nodes, url);
+    return await figures(nodes, makeTransport, id, url);
   } finally {
     for (const node of [...nodes].reverse()) await node.stop();
+  }
+}
+
+/** The figure the last recorded run had for `name` (before read-your-writes, for the first run after it). */
+function previous(name: string): string {
+  try {
+    const recorded = JSON.parse(readFileSync(new URL('./results/registry.json', import.meta.url), 'utf8')) as { results: { name: string; value: number }[] };
+    const figure = recorded.results.find((entry) => entry.name === name)?.value;
+    return figure === undefined ? '' : `; the previous recorded run: ${figure.toFixed(0)} us`;
+  } catch {
+    return '';
   }
 }
 
@@ -256,10 +320,10 @@ export const suite: Suite = {
       const lookup = await measure(() => mapLookup('whereis-bench'));
       const lookupTuple = await measure(() => mapLookup(['conc', 0, 'r1', 0]));
       const [acrossProcesses, broadcastAcross] = await sequentialAcrossProcesses(url);
-      const amqp = await run(await cluster(() => new AmqpTransport({ urls: url }), `bench-registry-${process.pid}`), url);
+      const amqp = await run(() => new AmqpTransport({ urls: url }), `bench-registry-${process.pid}`, url);
       const broadcast = amqp.broadcast!;
       const memoryBroker = new MemoryBroker({ seed: 7 });
-      const memory = await run(await cluster(() => new MemoryTransport({ broker: memoryBroker }), `bench-registry-mem-${process.pid}`));
+      const memory = await run(() => new MemoryTransport({ broker: memoryBroker }), `bench-registry-mem-${process.pid}`);
       const rows = (label: string, figures: Figures, targets: boolean): BenchResult[] => [
         result({
           name: `register, sequential (${label}${targets ? ', 3 nodes in one process' : ''})`,
@@ -267,7 +331,15 @@ export const suite: Suite = {
           better: 'lower',
           value: figures.register,
           baseline: { name: 'raw broadcast to 3 queues + 2 replies', value: broadcast },
-          note: 'all three nodes share this process: every hop waits behind the other nodes\' work',
+          note: `all three nodes share this process: every hop waits behind the other nodes' work; read-your-writes (the commit is acknowledged by every voter before yes)${previous(`register, sequential (${label}${targets ? ', 3 nodes in one process' : ''})`)}`,
+        }),
+        result({
+          name: `join -> knows all ${JOIN_NAMES} names (${label})`,
+          unit: 'ms',
+          better: 'lower',
+          value: figures.join,
+          baseline: { name: 'the same join with no name held', value: figures.joinEmpty },
+          note: 'Node.start of a 4th node until it resolves; every name is checked to resolve then',
         }),
         result({
           name: `register, concurrent from 3 nodes (${label})`,

@@ -17,6 +17,7 @@ import { Pid } from './pid.js';
 import type { CallOptions, Process } from './process.js';
 import {
   normalizeChildSpec,
+  orDefault,
   RestartIntensity,
   shouldRestart,
   shutdownChild,
@@ -82,7 +83,7 @@ const DYNAMIC_FLAGS = new Set(['intensity', 'period', 'maxChildren']);
 function checkDynamicSpec(spec: unknown, where: string): CheckedSpec {
   const flags = checkFlagKeys(spec, DYNAMIC_FLAGS, where);
   const { intensity, period } = checkIntensity(flags, 3, where);
-  const maxChildren = flags['maxChildren'] ?? Infinity;
+  const maxChildren = orDefault(flags['maxChildren'], Infinity);
   if (!(maxChildren === Infinity || (Number.isInteger(maxChildren) && (maxChildren as number) >= 0))) {
     throw invalidFlag(where, 'maxChildren', `maxChildren must be an integer >= 0 or Infinity, got ${String(maxChildren)}`);
   }

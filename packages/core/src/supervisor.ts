@@ -18,6 +18,7 @@ import { Pid } from './pid.js';
 import type { CallOptions, Process } from './process.js';
 import {
   normalizeChildSpec,
+  orDefault,
   RestartIntensity,
   shouldRestart,
   shutdownChild,
@@ -136,16 +137,16 @@ const SUPERVISOR_FLAGS = new Set(['strategy', 'intensity', 'period', 'autoShutdo
 /** Checks a supervisor spec as OTP does at start: flags, then each child, then duplicate ids. */
 function checkSupervisorSpec(spec: unknown, where: string): CheckedSpec {
   const flags = checkFlagKeys(spec, SUPERVISOR_FLAGS, where);
-  const strategy = flags['strategy'] ?? 'one_for_one';
+  const strategy = orDefault(flags['strategy'], 'one_for_one');
   if (!STRATEGIES.includes(strategy as Strategy)) {
     throw invalidFlag(where, 'strategy', `strategy must be one_for_one, one_for_all or rest_for_one, got ${String(strategy)}`);
   }
   const { intensity, period } = checkIntensity(flags, 1, where);
-  const autoShutdown = flags['autoShutdown'] ?? 'never';
+  const autoShutdown = orDefault(flags['autoShutdown'], 'never');
   if (!AUTO_SHUTDOWNS.includes(autoShutdown as AutoShutdown)) {
     throw invalidFlag(where, 'autoShutdown', `autoShutdown must be never, any_significant or all_significant, got ${String(autoShutdown)}`);
   }
-  const children = flags['children'] ?? [];
+  const children = orDefault(flags['children'], []);
   if (!Array.isArray(children)) throw invalidFlag(where, 'children', 'children must be an array of child specs');
   const checked = checkSpecs(children, where, autoShutdown !== 'never');
   return { strategy: strategy as Strategy, intensity, period, autoShutdown: autoShutdown as AutoShutdown, children: checked };

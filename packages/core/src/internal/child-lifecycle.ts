@@ -63,17 +63,17 @@ export function normalizeChildSpec(spec: unknown, where: string, significantAllo
   }
   const start = fields['start'];
   if (typeof start !== 'function') throw invalid(id, 'start', `start must be a function, got ${describe(start)}`);
-  const restart = fields['restart'] ?? 'permanent';
+  const restart = orDefault(fields['restart'], 'permanent');
   if (restart !== 'permanent' && restart !== 'transient' && restart !== 'temporary') {
     throw invalid(id, 'restart', `restart must be permanent, transient or temporary, got ${describe(restart)}`);
   }
-  const type = fields['type'] ?? 'worker';
+  const type = orDefault(fields['type'], 'worker');
   if (type !== 'worker' && type !== 'supervisor') throw invalid(id, 'type', `type must be worker or supervisor, got ${describe(type)}`);
-  const shutdown = fields['shutdown'] ?? (type === 'supervisor' ? 'infinity' : 5000);
+  const shutdown = orDefault(fields['shutdown'], type === 'supervisor' ? 'infinity' : 5000);
   if (shutdown !== 'brutal_kill' && shutdown !== 'infinity' && !(Number.isInteger(shutdown) && (shutdown as number) >= 0)) {
     throw invalid(id, 'shutdown', `shutdown must be an integer of ms >= 0, 'brutal_kill' or 'infinity', got ${describe(shutdown)}`);
   }
-  const significant = fields['significant'] ?? false;
+  const significant = orDefault(fields['significant'], false);
   if (typeof significant !== 'boolean') throw invalid(id, 'significant', `significant must be a boolean, got ${describe(significant)}`);
   if (significant && restart === 'permanent') {
     throw invalid(id, 'significant', 'a permanent child cannot be significant (only transient and temporary ones)');
@@ -82,6 +82,11 @@ export function normalizeChildSpec(spec: unknown, where: string, significantAllo
     throw invalid(id, 'significant', "a significant child needs autoShutdown 'any_significant' or 'all_significant'");
   }
   return { id, start: start as NormalizedChildSpec['start'], restart, shutdown: shutdown as Shutdown, type, significant };
+}
+
+/** A field's value, or its default when it is absent (null is a value, and refused like any other wrong one). */
+export function orDefault<T>(value: unknown, fallback: T): unknown {
+  return value === undefined ? fallback : value;
 }
 
 /** A value as an error message shows it. */

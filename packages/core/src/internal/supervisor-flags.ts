@@ -4,7 +4,7 @@
  * (`SupervisorError('invalid_supervisor_flags')` naming it), never a crash.
  */
 import { SupervisorError } from '../errors.js';
-import { describe } from './child-lifecycle.js';
+import { describe, orDefault } from './child-lifecycle.js';
 
 /** Restart intensity flags with their defaults applied. */
 export interface IntensityFlags {
@@ -37,11 +37,11 @@ export function checkFlagKeys(spec: unknown, allowed: ReadonlySet<string>, where
  * (so `Infinity` is refused, as `infinity` is by OTP).
  */
 export function checkIntensity(flags: Record<string, unknown>, defaultIntensity: number, where: string): IntensityFlags {
-  const intensity = flags['intensity'] ?? defaultIntensity;
+  const intensity = orDefault(flags['intensity'], defaultIntensity);
   if (!(typeof intensity === 'number' && Number.isInteger(intensity) && intensity >= 0)) {
     throw invalidFlag(where, 'intensity', `intensity must be an integer >= 0, got ${describe(intensity)}`);
   }
-  const period = flags['period'] ?? 5000;
+  const period = orDefault(flags['period'], 5000);
   if (!(typeof period === 'number' && Number.isInteger(period) && period > 0)) {
     throw invalidFlag(where, 'period', `period must be an integer of ms > 0, got ${describe(period)}`);
   }

@@ -66,6 +66,31 @@ const Worker: GenServer<string, string> = {
   },
 };
 
+/** Child specs that log each start in `log`; `fail(id, n)` makes the next n starts of `id` fail (logged as `id!`). */
+function failingChildren(log: string[]) {
+  const failures = new Map<string, number>();
+  return {
+    fail(id: string, times: number): void {
+      failures.set(id, times);
+    },
+    spec(id: string): ChildSpec {
+      return {
+        id,
+        start: async (self) => {
+          const left = failures.get(id) ?? 0;
+          if (left > 0) {
+            failures.set(id, left - 1);
+            log.push(`${id}!`);
+            throw new Error(`${id} cannot start`);
+          }
+          log.push(id);
+          return GenServer.startLink(self, Worker, id);
+        },
+      };
+    },
+  };
+}
+
 const supervisorError =
   (code: SupervisorError['code'], field?: string) =>
   (error: unknown): boolean => {
@@ -141,28 +166,17 @@ describe('Supervisor: OTP fidelity', () => {
 
   test('one_for_all: a child failing to start in the group restart makes the whole group restart again, counting intensity', async () => {
     const log: string[] = [];
-    let bFailures = 0;
-    const spec = (id: string): ChildSpec => ({
-      id,
-      start: async (self) => {
-        if (id === 'b' && bFailures > 0) {
-          bFailures--;
-          log.push('b!');
-          throw new Error('b cannot start');
-        }
-        log.push(id);
-        return GenServer.startLink(self, Worker, id);
-      },
-    });
+    const children = failingChildren(log);
+    const spec = children.spec;
     const sup = await Supervisor.start(node, { strategy: 'one_for_all', intensity: 2, children: [spec('a'), spec('b'), spec('c')] });
     const a = await childPid(node, sup, 'a');
-    bFailures = 1;
+    children.fail('b', 1);
     await exitChild(node, a);
     // Two calls: the first is answered between the attempts, the second after the retry (it was queued behind it).
     await Supervisor.whichChildren(node, sup);
-    const children = await Supervisor.whichChildren(node, sup);
+    const running = await Supervisor.whichChildren(node, sup);
     assert.deepEqual(log, ['a', 'b', 'c', 'a', 'b!', 'a', 'b', 'c'], 'a, restarted before b failed, was restarted again with the group');
-    assert.ok(children.every((c) => c.pid instanceof Pid), 'the whole group runs');
+    assert.ok(running.every((c) => c.pid instanceof Pid), 'the whole group runs');
     // Two restarts were used (the crash and the retry): one more crash exceeds intensity 2.
     const { down } = await monitorFromProbe(node, sup);
     await exitChild(node, await childPid(node, sup, 'c'));
@@ -172,22 +186,11 @@ describe('Supervisor: OTP fidelity', () => {
 
   test('rest_for_one: a failed restart is retried through the mailbox for the failed child and those after it', async () => {
     const log: string[] = [];
-    let cFailures = 0;
-    const spec = (id: string): ChildSpec => ({
-      id,
-      start: async (self) => {
-        if (id === 'c' && cFailures > 0) {
-          cFailures--;
-          log.push('c!');
-          throw new Error('c cannot start');
-        }
-        log.push(id);
-        return GenServer.startLink(self, Worker, id);
-      },
-    });
+    const children = failingChildren(log);
+    const spec = children.spec;
     const sup = await Supervisor.start(node, { strategy: 'rest_for_one', intensity: 5, children: [spec('a'), spec('b'), spec('c')] });
     const a = await childPid(node, sup, 'a');
-    cFailures = 1;
+    children.fail('c', 1);
     await exitChild(node, await childPid(node, sup, 'b'));
     const during = await Supervisor.whichChildren(node, sup);
     assert.deepEqual(during.map((c) => [c.id, c.pid instanceof Pid ? 'pid' : c.pid]), [['a', 'pid'], ['b', 'pid'], ['c', 'restarting']]);

@@ -1,35 +1,71 @@
+/**
+ * OTP's `simple_one_for_one`, shaped like Elixir's DynamicSupervisor: children
+ * are started on demand, each from its own spec, and restarted one for one.
+ *
+ * Failure behaviour: a bad spec or flag is the caller's `SupervisorError`; a
+ * child that fails to restart is retried through the supervisor's mailbox
+ * (`restarting` meanwhile, calls answered in between), each attempt counting
+ * against the intensity; past it the supervisor stops its children and exits
+ * with `shutdown`.
+ */
+import { SupervisorError } from './errors.js';
 import { isExitMessage, formatReason } from './exit-reason.js';
 import { GenServer, noreply, reply, stop, type Caller, type StartOptions } from './gen-server.js';
 import type { Dest } from './dest.js';
 import type { Node } from './node.js';
-import type { Pid } from './pid.js';
-import type { Process } from './process.js';
+import { Pid } from './pid.js';
+import type { CallOptions, Process } from './process.js';
 import {
   normalizeChildSpec,
+  orDefault,
   RestartIntensity,
   shouldRestart,
   shutdownChild,
   shutdownChildren,
-  validateIntensity,
+  startChildProcess,
   type ChildSpec,
   type NormalizedChildSpec,
 } from './internal/child-lifecycle.js';
-import { tryStart, unwrap, type ChildCounts, type ChildInfo, type Outcome } from './supervisor.js';
+import { checkFlagKeys, checkIntensity, invalidFlag } from './internal/supervisor-flags.js';
+import { reasonOf, refusal, supervisorCall, tryStart, type ChildCounts, type ChildInfo, type Outcome } from './supervisor.js';
 
 export interface DynamicSupervisorSpec {
-  /** Restarts allowed within `period` before the supervisor exits with `shutdown`. Default 3. */
+  /** Restarts allowed within `period` (an integer >= 0) before the supervisor exits with `shutdown`. Default 3. */
   readonly intensity?: number;
-  /** Milliseconds. Default 5000. */
+  /** Milliseconds, an integer > 0. Default 5000. */
   readonly period?: number;
-  /** Most children at once; `startChild` beyond it fails with `max_children`. Default: no limit. */
+  /** Most children at once (an integer >= 0, or Infinity); `startChild` beyond it fails with `max_children`. Default: no limit. */
   readonly maxChildren?: number;
 }
+
+interface CheckedSpec {
+  readonly intensity: number;
+  readonly period: number;
+  readonly maxChildren: number;
+}
+
+interface Child {
+  /** The running child, or `restarting` while a failed restart is retried. */
+  pid: Pid | 'restarting';
+  /** The pid the child is known by in `byPid`: its first pid, or the one it had when its restart failed. */
+  key: string;
+  readonly spec: NormalizedChildSpec;
+}
+
+/**
+ * Pids of children that are gone, so `terminateChild` of one answers ok as
+ * OTP's does for a former child. Bounded: past it the oldest are forgotten
+ * (and answer `not_found`, as a pid that never was a child).
+ */
+const FORMER_CHILDREN_KEPT = 4096;
 
 interface State {
   readonly intensity: RestartIntensity;
   readonly maxChildren: number;
-  /** Keyed by pid, in start order. */
-  readonly children: Map<string, { pid: Pid; readonly spec: NormalizedChildSpec }>;
+  /** In start order. */
+  readonly children: Set<Child>;
+  readonly byPid: Map<string, Child>;
+  readonly former: Set<string>;
 }
 
 type Request =
@@ -37,43 +73,114 @@ type Request =
   | { readonly op: 'terminateChild'; readonly pid: Pid }
   | { readonly op: 'whichChildren' | 'countChildren' };
 
-const DynamicSupervisorBehaviour: GenServer<State, DynamicSupervisorSpec, Request> = {
+interface TryAgainRestart {
+  readonly op: 'tryAgainRestart';
+  readonly key: string;
+}
+
+const DYNAMIC_FLAGS = new Set(['intensity', 'period', 'maxChildren']);
+
+function checkDynamicSpec(spec: unknown, where: string): CheckedSpec {
+  const flags = checkFlagKeys(spec, DYNAMIC_FLAGS, where);
+  const { intensity, period } = checkIntensity(flags, 3, where);
+  const maxChildren = orDefault(flags['maxChildren'], Infinity);
+  if (!(maxChildren === Infinity || (Number.isInteger(maxChildren) && (maxChildren as number) >= 0))) {
+    throw invalidFlag(where, 'maxChildren', `maxChildren must be an integer >= 0 or Infinity, got ${String(maxChildren)}`);
+  }
+  return { intensity, period, maxChildren: maxChildren as number };
+}
+
+function forget(state: State, child: Child): void {
+  state.children.delete(child);
+  state.byPid.delete(child.key);
+  remember(state, child.key);
+}
+
+function remember(state: State, key: string): void {
+  state.former.add(key);
+  if (state.former.size > FORMER_CHILDREN_KEPT) state.former.delete(state.former.values().next().value!);
+}
+
+/** Restarts `child` (one attempt, counted); a failure marks it `restarting` and retries through the mailbox. False when the intensity is used up. */
+async function restart(state: State, child: Child, self: Process): Promise<boolean> {
+  if (!state.intensity.add()) {
+    self.logger.error(`dynamic supervisor ${self.pid.key} reached its maximum restart intensity; shutting down`);
+    return false;
+  }
+  let pid: Pid | undefined;
+  try {
+    pid = await startChildProcess(child.spec, self);
+  } catch (error) {
+    self.logger.error(`dynamic supervisor ${self.pid.key}: child ${child.spec.id} failed to restart: ${formatReason(reasonOf(error))}`);
+    child.pid = 'restarting';
+    self.cast(self.pid, { op: 'tryAgainRestart', key: child.key } satisfies TryAgainRestart);
+    return true;
+  }
+  if (pid === undefined) {
+    forget(state, child);
+    return true;
+  }
+  state.byPid.delete(child.key);
+  remember(state, child.key);
+  child.pid = pid;
+  child.key = pid.key;
+  state.byPid.set(pid.key, child);
+  return true;
+}
+
+const DynamicSupervisorBehaviour: GenServer<State, CheckedSpec, Request, TryAgainRestart> = {
   init(spec, self) {
-    const intensity = spec.intensity ?? 3;
-    const period = spec.period ?? 5000;
-    validateIntensity(intensity, period, 'DynamicSupervisor');
-    const maxChildren = spec.maxChildren ?? Infinity;
-    if (!(maxChildren >= 0)) throw new TypeError('DynamicSupervisor: maxChildren must be a number >= 0');
     self.trapExit(true);
-    return { intensity: new RestartIntensity(intensity, period), maxChildren, children: new Map() };
+    return {
+      intensity: new RestartIntensity(spec.intensity, spec.period),
+      maxChildren: spec.maxChildren,
+      children: new Set(),
+      byPid: new Map(),
+      former: new Set(),
+    };
   },
 
   async handleCall(request, _from, state, self) {
     switch (request.op) {
       case 'startChild': {
-        const spec = normalizeChildSpec(request.spec, 'DynamicSupervisor.startChild');
+        let spec: NormalizedChildSpec;
+        try {
+          // No autoShutdown here (as in OTP's simple_one_for_one): a significant child is refused.
+          spec = normalizeChildSpec(request.spec, 'DynamicSupervisor.startChild', false);
+        } catch (error) {
+          if (error instanceof SupervisorError) return reply(refusal(error), state);
+          throw error;
+        }
         if (state.children.size >= state.maxChildren) return reply({ error: 'max_children', id: spec.id }, state);
         const started = await tryStart(spec, self);
-        if ('ok' in started && started.ok !== undefined) state.children.set(started.ok.key, { pid: started.ok, spec });
+        if ('ok' in started && started.ok !== undefined) {
+          const child: Child = { pid: started.ok, key: started.ok.key, spec };
+          state.children.add(child);
+          state.byPid.set(child.key, child);
+        }
         return reply(started, state);
       }
       case 'terminateChild': {
-        const child = state.children.get(request.pid.key);
-        if (child === undefined) return reply({ error: 'not_found', id: request.pid.key }, state);
-        state.children.delete(request.pid.key);
-        await shutdownChild(self, child.pid, child.spec.shutdown);
+        const key = request.pid instanceof Pid ? request.pid.key : String(request.pid);
+        const child = state.byPid.get(key);
+        if (child === undefined) {
+          return reply(state.former.has(key) ? { ok: undefined } : { error: 'not_found', id: key }, state);
+        }
+        forget(state, child);
+        if (child.pid instanceof Pid) await shutdownChild(self, child.pid, child.spec.shutdown);
         return reply({ ok: undefined }, state);
       }
       case 'whichChildren':
         return reply(
-          { ok: [...state.children.values()].map((child): ChildInfo => ({ id: child.spec.id, pid: child.pid, type: child.spec.type })) },
+          { ok: [...state.children].map((child): ChildInfo => ({ id: child.spec.id, pid: child.pid, type: child.spec.type })) },
           state,
         );
       case 'countChildren': {
-        const children = [...state.children.values()];
+        const children = [...state.children];
+        // Elixir's DynamicSupervisor: every child has its own spec, so `specs` counts one per child.
         const counts: ChildCounts = {
           specs: children.length,
-          active: children.length,
+          active: children.filter((child) => child.pid instanceof Pid).length,
           supervisors: children.filter((child) => child.spec.type === 'supervisor').length,
           workers: children.filter((child) => child.spec.type === 'worker').length,
         };
@@ -82,56 +189,69 @@ const DynamicSupervisorBehaviour: GenServer<State, DynamicSupervisorSpec, Reques
     }
   },
 
+  async handleCast(message, state, self) {
+    if (message?.op !== 'tryAgainRestart') return noreply(state);
+    const child = state.byPid.get(message.key);
+    if (child?.pid !== 'restarting') return noreply(state);
+    return (await restart(state, child, self)) ? noreply(state) : stop('shutdown', state);
+  },
+
   async handleInfo(message, state, self) {
     if (!isExitMessage(message)) return noreply(state);
-    const child = state.children.get(message.from.key);
-    if (child === undefined) return noreply(state);
-    state.children.delete(message.from.key);
-    if (!shouldRestart(child.spec.restart, message.reason)) return noreply(state);
-    for (;;) {
-      if (!state.intensity.add()) {
-        self.logger.error(`dynamic supervisor ${self.pid.key} reached its maximum restart intensity; shutting down`);
-        return stop('shutdown', state);
-      }
-      const started = await tryStart(child.spec, self);
-      if ('ok' in started) {
-        if (started.ok !== undefined) state.children.set(started.ok.key, { pid: started.ok, spec: child.spec });
-        return noreply(state);
-      }
-      self.logger.error(`dynamic supervisor ${self.pid.key}: child ${child.spec.id} failed to restart: ${formatReason(started.error)}`);
+    const child = state.byPid.get(message.from.key);
+    if (child === undefined || !(child.pid instanceof Pid)) return noreply(state);
+    if (!shouldRestart(child.spec.restart, message.reason)) {
+      forget(state, child);
+      return noreply(state);
     }
+    return (await restart(state, child, self)) ? noreply(state) : stop('shutdown', state);
   },
 
   async terminate(_reason, state, self) {
     // Children of a dynamic supervisor have no order among them: stop them all at once, as Elixir's does.
     // (One receive loop for all of them: concurrent shutdownChild calls would each wait in a receive of their own.)
-    await shutdownChildren(self, [...state.children.values()].map((child) => ({ pid: child.pid, shutdown: child.spec.shutdown })));
+    const running: { pid: Pid; shutdown: NormalizedChildSpec['shutdown'] }[] = [];
+    for (const child of state.children) if (child.pid instanceof Pid) running.push({ pid: child.pid, shutdown: child.spec.shutdown });
+    await shutdownChildren(self, running);
   },
 };
 
-/** Starts children on demand and restarts them one for one (`simple_one_for_one`, Elixir's DynamicSupervisor). */
+/**
+ * Starts children on demand and restarts them one for one (`simple_one_for_one`).
+ * It follows Elixir's DynamicSupervisor where the two differ: each `startChild`
+ * brings its own spec, so `countChildren().specs` counts one per child (OTP's
+ * simple_one_for_one, with its one shared spec, answers 1).
+ */
 export const DynamicSupervisor = {
-  start(node: Node, spec: DynamicSupervisorSpec = {}, options?: StartOptions): Promise<Pid> {
-    return GenServer.start(node, DynamicSupervisorBehaviour, spec, options);
+  /** Rejects with `SupervisorError('invalid_supervisor_flags')`, naming the flag, for a bad spec. */
+  async start(node: Node, spec: DynamicSupervisorSpec = {}, options?: StartOptions): Promise<Pid> {
+    return GenServer.start(node, DynamicSupervisorBehaviour, checkDynamicSpec(spec, 'DynamicSupervisor.start'), options);
   },
 
-  startLink(self: Process, spec: DynamicSupervisorSpec = {}, options?: StartOptions): Promise<Pid> {
-    return GenServer.startLink(self, DynamicSupervisorBehaviour, spec, options);
+  async startLink(self: Process, spec: DynamicSupervisorSpec = {}, options?: StartOptions): Promise<Pid> {
+    return GenServer.startLink(self, DynamicSupervisorBehaviour, checkDynamicSpec(spec, 'DynamicSupervisor.startLink'), options);
   },
 
-  async startChild(caller: Caller, supervisor: Dest, spec: ChildSpec): Promise<Pid | undefined> {
-    return unwrap(await caller.call<Outcome<unknown>>(supervisor, { op: 'startChild', spec }, { timeout: Infinity }));
+  /**
+   * Starts a child; resolves with its pid, or undefined when it answered
+   * ignore. Rejects with `SupervisorError` (`invalid_child_spec`,
+   * `max_children`) or `StartError`.
+   */
+  startChild(caller: Caller, supervisor: Dest, spec: ChildSpec, options?: CallOptions): Promise<Pid | undefined> {
+    return supervisorCall(caller, supervisor, { op: 'startChild', spec }, options);
   },
 
-  async terminateChild(caller: Caller, supervisor: Dest, pid: Pid): Promise<void> {
-    unwrap(await caller.call<Outcome<unknown>>(supervisor, { op: 'terminateChild', pid }, { timeout: Infinity }));
+  /** Stops a child; resolves for a former child too, rejects with `not_found` for a pid that never was one. */
+  async terminateChild(caller: Caller, supervisor: Dest, pid: Pid, options?: CallOptions): Promise<void> {
+    if (!(pid instanceof Pid)) throw new TypeError(`DynamicSupervisor.terminateChild: pid must be a Pid, got ${typeof pid}`);
+    await supervisorCall(caller, supervisor, { op: 'terminateChild', pid }, options);
   },
 
-  async whichChildren(caller: Caller, supervisor: Dest): Promise<ChildInfo[]> {
-    return unwrap(await caller.call<Outcome<unknown>>(supervisor, { op: 'whichChildren' }, { timeout: Infinity }));
+  whichChildren(caller: Caller, supervisor: Dest, options?: CallOptions): Promise<ChildInfo[]> {
+    return supervisorCall(caller, supervisor, { op: 'whichChildren' }, options);
   },
 
-  async countChildren(caller: Caller, supervisor: Dest): Promise<ChildCounts> {
-    return unwrap(await caller.call<Outcome<unknown>>(supervisor, { op: 'countChildren' }, { timeout: Infinity }));
+  countChildren(caller: Caller, supervisor: Dest, options?: CallOptions): Promise<ChildCounts> {
+    return supervisorCall(caller, supervisor, { op: 'countChildren' }, options);
   },
 };

@@ -62,15 +62,49 @@ export class StartError extends RosterError {
   }
 }
 
+/**
+ * Why a supervisor refused an operation (the `{error, _}` answers of OTP's supervisor):
+ * - `already_present`: a child spec with this id exists, not running (or restarting).
+ * - `already_started`: a child with this id is running; `pid` is the child (`{already_started, Pid}`).
+ * - `running`: the child runs, so it cannot be restarted or deleted.
+ * - `restarting`: the supervisor is retrying a failed restart of the child.
+ * - `not_found`: no child with this id (or pid).
+ * - `max_children`: the dynamic supervisor has `maxChildren` children.
+ * - `invalid_child_spec`: a child spec is malformed; `field` names the bad field (`{invalid_child_spec, _}`).
+ * - `invalid_supervisor_flags`: a supervisor's flags are malformed; `field` names the bad flag (`{supervisor_data, _}`).
+ */
+export type SupervisorErrorCode =
+  | 'already_present'
+  | 'already_started'
+  | 'running'
+  | 'restarting'
+  | 'not_found'
+  | 'max_children'
+  | 'invalid_child_spec'
+  | 'invalid_supervisor_flags';
+
 /** A supervisor refused a child operation (the `{error, _}` tuples of OTP's supervisor). */
 export class SupervisorError extends RosterError {
   override readonly name = 'SupervisorError';
+  /** For `already_started`: the running child. */
+  readonly pid: Pid | undefined;
+  /** For `invalid_child_spec` and `invalid_supervisor_flags`: the field or flag at fault. */
+  readonly field: string | undefined;
+  /** What exactly is wrong, when there is more to say than the code. */
+  readonly detail: string | undefined;
 
   constructor(
-    readonly code: 'already_present' | 'running' | 'restarting' | 'not_found' | 'max_children',
+    readonly code: SupervisorErrorCode,
+    /** The child's id (a pid's key for a dynamic supervisor's child); undefined for a flag. */
     readonly childId: unknown,
+    details: { readonly pid?: Pid; readonly field?: string; readonly detail?: string } = {},
   ) {
-    super(`supervisor child ${formatReason(childId)}: ${code}`);
+    const subject = childId === undefined ? 'supervisor' : `supervisor child ${formatReason(childId)}`;
+    const detail = details.detail ?? (details.pid !== undefined ? `as ${details.pid.key}` : undefined);
+    super(`${subject}: ${code}${detail === undefined ? '' : `: ${detail}`}`);
+    this.pid = details.pid;
+    this.field = details.field;
+    this.detail = details.detail;
   }
 }
 

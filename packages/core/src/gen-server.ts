@@ -2,7 +2,7 @@ import { AlreadyStartedError, CallError, StartError } from './errors.js';
 import { describeDest, type Via } from './dest.js';
 import { formatReason, isCleanExit, type ExitMessage, type ExitReason } from './exit-reason.js';
 import type { Node } from './node.js';
-import type { Pid } from './pid.js';
+import type { Pid, Ref } from './pid.js';
 import type { CallOptions, Process } from './process.js';
 import { Proc, isThenable } from './internal/process.js';
 import { RUNTIME } from './internal/runtime-access.js';
@@ -11,18 +11,45 @@ import { ExitSignal, type CallMessage, type CastMessage, type From, type StopMes
 
 export type { From } from './internal/signals.js';
 
-/** `handleCall` answers now: `reply(value, state)`. */
+/**
+ * What a server does next after a callback, besides waiting for a message
+ * (the last element of OTP's result tuples):
+ * - `{ continue: arg }`: `handleContinue(arg, state)` runs before any other message;
+ * - `{ timeout: ms }`: unless a message arrives within `ms`, `handleInfo('timeout', state)` runs.
+ */
+export type Action = { readonly continue: unknown } | { readonly timeout: number };
+
+/** `handleCall` answers now: `reply(value, state, action?)`. */
 export class Reply<S> {
   constructor(
     readonly value: unknown,
     readonly state: S,
+    readonly action: Action | undefined = undefined,
   ) {}
 }
 
-/** No reply now (`GenServer.reply` later, or never): `noreply(state)`. */
+/** No reply now (`GenServer.reply` later, or never): `noreply(state, action?)`. */
 export class NoReply<S> {
-  constructor(readonly state: S) {}
+  constructor(
+    readonly state: S,
+    readonly action: Action | undefined = undefined,
+  ) {}
 }
+
+/** `init`'s answer with an action: `ok(state, { continue: arg })` or `ok(state, { timeout: ms })` (OTP's `{ok, State, Action}`). */
+export class Ok<S> {
+  constructor(
+    readonly state: S,
+    readonly action: Action | undefined = undefined,
+  ) {}
+}
+
+/** `init`'s answer when the server should not run after all (OTP's `ignore`): start resolves with `'ignore'`. */
+export class Ignore {
+  readonly ignore = true;
+}
+
+const IGNORE = new Ignore();
 
 /** The server stops with `reason` after this callback (replying first when `reply` is set). */
 export class Stop<S> {
@@ -33,8 +60,10 @@ export class Stop<S> {
   ) {}
 }
 
-export const reply = <S>(value: unknown, state: S): Reply<S> => new Reply(value, state);
-export const noreply = <S>(state: S): NoReply<S> => new NoReply(state);
+export const reply = <S>(value: unknown, state: S, action?: Action): Reply<S> => new Reply(value, state, action);
+export const noreply = <S>(state: S, action?: Action): NoReply<S> => new NoReply(state, action);
+export const ok = <S>(state: S, action?: Action): Ok<S> => new Ok(state, action);
+export const ignore = (): Ignore => IGNORE;
 export const stop = <S = undefined>(reason: ExitReason, state?: S): Stop<S> => new Stop(reason, state as S);
 export const stopAndReply = <S>(reason: ExitReason, value: unknown, state: S): Stop<S> =>
   new Stop(reason, state, { value });
@@ -49,21 +78,48 @@ export const stopAndReply = <S>(reason: ExitReason, value: unknown, state: S): S
 type Maybe<T> = T | Promise<T>;
 export type CallResult<S> = Reply<S> | NoReply<S> | Stop<S>;
 export type CastResult<S> = NoReply<S> | Stop<S>;
+/** What `init` may answer: the state, `ok(state, action)`, or `stop(reason)`. */
+export type InitResult<S> = S | Ok<S> | Stop<unknown>;
 
 /**
  * A GenServer behaviour: OTP's gen_server callbacks. Any callback may be
  * async; the server handles its next message only when it has settled.
- * `init` returns the initial state, or `stop(reason)` to refuse to start.
+ * `init` returns the initial state, `ok(state, action)` to follow it with
+ * `handleContinue` or a timeout, or `stop(reason)` to refuse to start (a
+ * behaviour that may also answer `ignore()` is an `IgnorableGenServer`).
+ * `reply` and `noreply` results may carry an {@link Action} too.
  * `terminate` runs when a callback stops the server or crashes, on
  * `GenServer.stop`, and on an exit signal from the parent while trapping
  * exits (`self.trapExit(true)` in `init`), as in OTP.
  */
 export interface GenServer<State, Args = undefined, Request = any, Message = any> {
-  init(args: Args, self: Process): Maybe<State | Stop<unknown>>;
+  init(args: Args, self: Process): Maybe<InitResult<State>>;
   handleCall?(request: Request, from: From, state: State, self: Process): Maybe<CallResult<State>>;
   handleCast?(message: Message, state: State, self: Process): Maybe<CastResult<State>>;
+  /** Other messages; also `'timeout'` when a callback's `{ timeout }` passed with no message. */
   handleInfo?(message: unknown, state: State, self: Process): Maybe<CastResult<State>>;
+  /** Runs right after a callback that answered with `{ continue: arg }`, before any other message (OTP's handle_continue). */
+  handleContinue?(arg: any, state: State, self: Process): Maybe<CastResult<State>>;
   terminate?(reason: ExitReason, state: State, self: Process): unknown;
+}
+
+/**
+ * A behaviour whose `init` may answer `ignore()`: its `start` resolves with
+ * `'ignore'` then, with nothing registered and no process left (OTP's `ignore`).
+ */
+export interface IgnorableGenServer<State, Args = undefined, Request = any, Message = any>
+  extends Omit<GenServer<State, Args, Request, Message>, 'init'> {
+  init(args: Args, self: Process): Maybe<InitResult<State> | Ignore>;
+}
+
+/** Resolves to `unknown` when `S` cannot hold an `Ignore` (the behaviour cannot ignore), else `never`. */
+type CannotIgnore<S> = 0 extends 1 & S ? never : [Extract<S, Ignore>] extends [never] ? unknown : never;
+
+/** A server started with a monitor on it (`GenServer.startMonitor`). */
+export interface MonitoredStart {
+  readonly pid: Pid;
+  /** The monitor the starting process holds on the server. */
+  readonly ref: Ref;
 }
 
 export interface StartOptions {
@@ -76,18 +132,40 @@ export interface StartOptions {
 /** Anything that can make calls: a `Node` from outside, a process from inside. */
 export type Caller = Pick<Node, 'call' | 'cast'> | Pick<Process, 'call' | 'cast'>;
 
+/** Starts an unlinked server; resolves with its pid after `init`, rejects with `StartError` or `AlreadyStartedError`. */
+function start<S, A>(node: Node, behaviour: GenServer<S, A> & CannotIgnore<S>, args: A, options?: StartOptions): Promise<Pid>;
+function start<S, A>(node: Node, behaviour: IgnorableGenServer<S, A>, args: A, options?: StartOptions): Promise<Pid | 'ignore'>;
+function start<S, A>(node: Node, behaviour: IgnorableGenServer<S, A>, args: A, options?: StartOptions): Promise<Pid | 'ignore'> {
+  return startServer(node[RUNTIME], behaviour, args, options, undefined, undefined);
+}
+
+/** Starts a server linked to the calling process `self` (what supervisors' child specs use). */
+function startLink<S, A>(self: Process, behaviour: GenServer<S, A> & CannotIgnore<S>, args: A, options?: StartOptions): Promise<Pid>;
+function startLink<S, A>(self: Process, behaviour: IgnorableGenServer<S, A>, args: A, options?: StartOptions): Promise<Pid | 'ignore'>;
+function startLink<S, A>(self: Process, behaviour: IgnorableGenServer<S, A>, args: A, options?: StartOptions): Promise<Pid | 'ignore'> {
+  if (!(self instanceof Proc)) return Promise.reject(new TypeError('GenServer.startLink: self must be a process'));
+  return startServer(self.runtime, behaviour, args, options, self, undefined);
+}
+
+/**
+ * Starts an unlinked server monitored by the calling process `self` (OTP's
+ * `start_monitor`): resolves with its pid and the monitor's ref. When start
+ * fails, `self` also gets the monitor's `DOWN`.
+ */
+function startMonitor<S, A>(self: Process, behaviour: GenServer<S, A> & CannotIgnore<S>, args: A, options?: StartOptions): Promise<MonitoredStart>;
+function startMonitor<S, A>(self: Process, behaviour: IgnorableGenServer<S, A>, args: A, options?: StartOptions): Promise<MonitoredStart | 'ignore'>;
+async function startMonitor<S, A>(self: Process, behaviour: IgnorableGenServer<S, A>, args: A, options?: StartOptions): Promise<MonitoredStart | 'ignore'> {
+  if (!(self instanceof Proc)) throw new TypeError('GenServer.startMonitor: self must be a process');
+  let ref: Ref | undefined;
+  const started = await startServer(self.runtime, behaviour, args, options, undefined, (pid) => (ref = self.monitor(pid)));
+  return started === 'ignore' ? started : { pid: started, ref: ref! };
+}
+
 /** Starts and talks to GenServers. */
 export const GenServer = {
-  /** Starts an unlinked server; resolves with its pid after `init`, rejects with `StartError` or `AlreadyStartedError`. */
-  start<S, A>(node: Node, behaviour: GenServer<S, A>, args: A, options?: StartOptions): Promise<Pid> {
-    return startServer(node[RUNTIME], behaviour, args, options, undefined);
-  },
-
-  /** Starts a server linked to the calling process `self` (what supervisors' child specs use). */
-  startLink<S, A>(self: Process, behaviour: GenServer<S, A>, args: A, options?: StartOptions): Promise<Pid> {
-    if (!(self instanceof Proc)) return Promise.reject(new TypeError('GenServer.startLink: self must be a process'));
-    return startServer(self.runtime, behaviour, args, options, self);
-  },
+  start,
+  startLink,
+  startMonitor,
 
   call<R = unknown>(caller: Caller, dest: Pid | string | Via, request: unknown, options?: CallOptions): Promise<R> {
     return caller.call<R>(dest, request, options);
@@ -126,13 +204,15 @@ function sameReason(a: ExitReason, b: ExitReason): boolean {
 
 async function startServer<S, A>(
   runtime: Runtime,
-  behaviour: GenServer<S, A>,
+  behaviour: IgnorableGenServer<S, A>,
   args: A,
   options: StartOptions | undefined,
   parent: Proc | undefined,
-): Promise<Pid> {
+  monitor: ((pid: Pid) => void) | undefined,
+): Promise<Pid | 'ignore'> {
   if (typeof behaviour?.init !== 'function') throw new TypeError('GenServer.start: behaviour.init must be a function');
   const proc = runtime.createProcess(parent, parent !== undefined);
+  monitor?.(proc.pid);
   const abandon = (reason: ExitReason): void => {
     // The caller learns of the failure from the rejection, not from an EXIT (OTP 26's init_fail).
     parent?.unlink(proc.pid);
@@ -152,7 +232,7 @@ async function startServer<S, A>(
       throw new AlreadyStartedError(safeResolve(runtime, name), describeDest(name));
     }
   }
-  let state: S | Stop<unknown>;
+  let state: InitResult<S> | Ignore;
   try {
     const initialised = behaviour.init(args, proc);
     state = isThenable(initialised) ? await withTimeout(initialised, options?.timeout) : initialised;
@@ -170,7 +250,17 @@ async function startServer<S, A>(
     abandon(state.reason);
     throw new StartError(state.reason);
   }
-  proc.startLoop(new ServerLoop(behaviour, proc, state).handle);
+  if (state instanceof Ignore) {
+    // Nothing left behind: the name goes with the process, and a parent sees no EXIT.
+    abandon('normal');
+    return 'ignore';
+  }
+  const loop = new ServerLoop(behaviour as GenServer<S, A>, proc, state instanceof Ok ? (state.state as S) : state);
+  const action = state instanceof Ok ? state.action : undefined;
+  // A `continue` from init runs before the first message; the loop starts once it has settled.
+  const continued = action === undefined ? undefined : loop.act(action);
+  if (continued === undefined) proc.startLoop(loop.handle);
+  else continued.then(() => proc.startLoop(loop.handle), () => proc.startLoop(loop.handle));
   return proc.pid;
 }
 
@@ -201,8 +291,19 @@ function withTimeout<T>(promise: PromiseLike<T>, ms: number | undefined): Promis
   });
 }
 
+/** What a callback timeout sends the server itself; `generation` tells a stale one from the armed one. */
+class CallbackTimeout {
+  readonly type = '$gen_timeout';
+  constructor(readonly generation: number) {}
+}
+
 /** The message loop of one server: dispatches to callbacks and applies their results. */
 class ServerLoop<S> {
+  /** The generation of the armed callback timeout; 0 when none is. */
+  #armed = 0;
+  #generations = 0;
+  #timer: NodeJS.Timeout | undefined;
+
   constructor(
     readonly behaviour: GenServer<S, any>,
     readonly proc: Proc,
@@ -216,6 +317,8 @@ class ServerLoop<S> {
     try {
       // One read of `type` routes the message (the checks isCallMessage & co. make one by one).
       const type = typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined;
+      // Any message but the timeout's own comes first: the timeout is off (OTP's callback timeout).
+      if (this.#armed !== 0 && type !== '$gen_timeout') this.#disarm();
       if (type === '$gen_call') {
         const call = message as CallMessage;
         from = call.from;
@@ -233,6 +336,12 @@ class ServerLoop<S> {
         (message as ExitMessage).from.equals(proc.parent)
       ) {
         return this.terminate((message as ExitMessage).reason);
+      } else if (type === '$gen_timeout' && message instanceof CallbackTimeout) {
+        if (message.generation !== this.#armed) return undefined;
+        this.#armed = 0;
+        this.#timer = undefined;
+        if (behaviour.handleInfo === undefined) throw new TypeError(`${proc.pid.key}: a callback timeout needs handleInfo`);
+        result = behaviour.handleInfo('timeout', this.state, proc);
       } else if (behaviour.handleInfo !== undefined) {
         result = behaviour.handleInfo(message, this.state, proc);
       } else {
@@ -244,15 +353,15 @@ class ServerLoop<S> {
     }
     // The common answers first, without the thenable check (as `apply` would do them).
     if (result instanceof NoReply) {
-      if (proc.alive) this.state = result.state as S;
-      return undefined;
+      if (!proc.alive) return undefined;
+      this.state = result.state as S;
+      return result.action === undefined ? undefined : this.act(result.action);
     }
     if (result instanceof Reply && from !== undefined) {
-      if (proc.alive) {
-        this.state = result.state as S;
-        proc.runtime.reply(proc.pid, from.replyTo, result.value);
-      }
-      return undefined;
+      if (!proc.alive) return undefined;
+      this.state = result.state as S;
+      proc.runtime.reply(proc.pid, from.replyTo, result.value);
+      return result.action === undefined ? undefined : this.act(result.action);
     }
     if (isThenable(result)) {
       return result.then(
@@ -268,11 +377,11 @@ class ServerLoop<S> {
     if (result instanceof Reply && from !== undefined) {
       this.state = result.state as S;
       this.proc.runtime.reply(this.proc.pid, from.replyTo, result.value);
-      return undefined;
+      return result.action === undefined ? undefined : this.act(result.action);
     }
     if (result instanceof NoReply) {
       this.state = result.state as S;
-      return undefined;
+      return result.action === undefined ? undefined : this.act(result.action);
     }
     if (result instanceof Stop) {
       this.state = result.state as S;
@@ -284,6 +393,45 @@ class ServerLoop<S> {
     return this.crashed(new TypeError(`${this.proc.pid.key}: bad callback return value ${safeFormat(result)}`));
   }
 
+  /** Carries out a result's action: runs `handleContinue` now, or arms a callback timeout. */
+  act(action: Action): PromiseLike<unknown> | undefined {
+    const { behaviour, proc } = this;
+    if (!proc.alive) return undefined;
+    if (typeof action === 'object' && action !== null && 'continue' in action) {
+      if (behaviour.handleContinue === undefined) return this.crashed(new TypeError(`${proc.pid.key}: { continue } needs handleContinue`));
+      let result: unknown;
+      try {
+        result = behaviour.handleContinue(action.continue, this.state, proc);
+      } catch (error) {
+        return this.crashed(error);
+      }
+      if (isThenable(result)) {
+        return result.then(
+          (settled) => this.apply(settled, undefined),
+          (error: unknown) => this.crashed(error),
+        );
+      }
+      return this.apply(result, undefined);
+    }
+    const ms = typeof action === 'object' && action !== null ? (action as { timeout?: unknown }).timeout : undefined;
+    if (typeof ms !== 'number' || !(ms >= 0)) {
+      return this.crashed(new TypeError(`${proc.pid.key}: bad action ${safeFormat(action)}: expected { continue } or { timeout: ms >= 0 }`));
+    }
+    if (ms === Infinity) return undefined;
+    const generation = ++this.#generations;
+    this.#armed = generation;
+    this.#timer = setTimeout(() => {
+      if (this.#armed === generation) proc.deliver(new CallbackTimeout(generation));
+    }, ms);
+    return undefined;
+  }
+
+  #disarm(): void {
+    this.#armed = 0;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
   crashed(error: unknown): PromiseLike<unknown> | undefined {
     if (error instanceof ExitSignal) return this.terminate(error.reason);
     return this.terminate(error);
@@ -293,6 +441,7 @@ class ServerLoop<S> {
   terminate(reason: ExitReason): PromiseLike<unknown> | undefined {
     const { proc, behaviour } = this;
     if (!proc.alive) return undefined;
+    this.#disarm();
     if (!isCleanExit(reason)) {
       proc.logger.error({ err: reason }, `${proc.pid.key} terminating: ${formatReason(reason)}`);
     }

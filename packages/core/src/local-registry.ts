@@ -44,22 +44,51 @@ export class LocalRegistry implements NameRegistry {
   /** The synchronous form of `registerName`: true for `yes`. */
   register(name: Name, pid: Pid): boolean {
     const key = nameKey(name);
+    this.#checkOwnable(pid);
+    if (this.#entries.has(key)) return false;
+    this.#hold(key, name, pid);
+    return true;
+  }
+
+  /** Moves `name` to `pid` synchronously (so atomically): `global:re_register_name/2`. */
+  reRegisterName(name: Name, pid: Pid): Promise<'yes'> {
+    try {
+      const key = nameKey(name);
+      this.#checkOwnable(pid);
+      const entry = this.#entries.get(key);
+      if (entry?.pid.equals(pid) === true) return Promise.resolve('yes');
+      // Checked before the old holder lets go, so a refusal changes nothing.
+      if (this.#byPid.get(pid.key) === undefined && !this.#requireNode().isAlive(pid)) {
+        throw new BadArgError(`LocalRegistry: cannot register ${pid.key}: it is not alive`);
+      }
+      if (entry !== undefined) this.#release(entry.pid, key);
+      this.#hold(key, name, pid);
+      return Promise.resolve('yes');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #checkOwnable(pid: Pid): void {
     const node = this.#requireNode();
     if (pid.node !== node.name || pid.creation !== node.creation) {
       throw new BadArgError(`LocalRegistry: cannot register ${pid.key}: it is not a process of node ${node.name}`);
     }
-    if (this.#entries.has(key)) return false;
+  }
+
+  /** Records `pid` as the holder of a free `key`, watching its exit. */
+  #hold(key: string, name: Name, pid: Pid): void {
+    const node = this.#requireNode();
     let held = this.#byPid.get(pid.key);
     if (held === undefined) {
       const keys = new Set<string>();
-      const cancel = node.watchExit(pid, () => this.#release(pid));
+      const cancel = node.watchExit(pid, () => this.#releaseAll(pid));
       if (cancel === undefined) throw new BadArgError(`LocalRegistry: cannot register ${pid.key}: it is not alive`);
       held = { keys, cancel };
       this.#byPid.set(pid.key, held);
     }
     held.keys.add(key);
     this.#entries.set(key, { name, pid });
-    return true;
   }
 
   unregisterName(name: Name): Promise<void> {
@@ -74,14 +103,18 @@ export class LocalRegistry implements NameRegistry {
   unregister(name: Name): void {
     const key = nameKey(name);
     const entry = this.#entries.get(key);
-    if (entry === undefined) return;
+    if (entry !== undefined) this.#release(entry.pid, key);
+  }
+
+  /** `pid` gives up the name under `key`; its exit hook goes with its last name. */
+  #release(pid: Pid, key: string): void {
     this.#entries.delete(key);
-    const held = this.#byPid.get(entry.pid.key);
+    const held = this.#byPid.get(pid.key);
     if (held === undefined) return;
     held.keys.delete(key);
     if (held.keys.size === 0) {
       held.cancel();
-      this.#byPid.delete(entry.pid.key);
+      this.#byPid.delete(pid.key);
     }
   }
 
@@ -100,7 +133,7 @@ export class LocalRegistry implements NameRegistry {
     return [...this.#entries.values()].map((entry) => entry.name);
   }
 
-  #release(pid: Pid): void {
+  #releaseAll(pid: Pid): void {
     const held = this.#byPid.get(pid.key);
     if (held === undefined) return;
     this.#byPid.delete(pid.key);

@@ -69,6 +69,12 @@ export interface Process {
 
   spawn(body: ProcessBody, options?: SpawnOptions): Pid;
   spawnLink(body: ProcessBody, options?: Omit<SpawnOptions, 'link'>): Pid;
+  /**
+   * Spawns a process monitored by this one, atomically (Erlang's
+   * `spawn_monitor/1`): the monitor is in place before the body runs, so
+   * its one `DOWN` always comes.
+   */
+  spawnMonitor(body: ProcessBody, options?: Omit<SpawnOptions, 'link'>): { readonly pid: Pid; readonly ref: Ref };
 
   /** Sends `message` to `dest` after `ms`; the returned function cancels it. */
   sendAfter(dest: Dest, message: unknown, ms: number): () => void;

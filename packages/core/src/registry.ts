@@ -28,6 +28,13 @@ export interface NameRegistry {
   whereisNameConsistent?(name: Name): Promise<Pid | undefined>;
   /** Resolves once this node's view agrees with every reachable member (`global:sync/0`). */
   sync?(): Promise<void>;
+  /**
+   * Moves `name` to `pid` in one step, whoever held it (`global:re_register_name/2`):
+   * no moment when the name resolves to nobody, and the former holder keeps
+   * running. Rejects like `registerName` for a pid it cannot own. Optional:
+   * a backend that offers it declares `reRegisterName` in the conformance suite.
+   */
+  reRegisterName?(name: Name, pid: Pid): Promise<'yes'>;
   /** The member nodes this registry agrees with. */
   members?(): string[];
   /** Called once by `node.installRegistry`; a registry serves one node. */

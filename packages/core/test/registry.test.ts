@@ -59,6 +59,30 @@ describe('registries', () => {
     await node.stop();
   });
 
+  test('global:re_register_name: reRegisterName moves a name atomically; a dead or foreign pid is refused and changes nothing', async () => {
+    const idle = async (self: { receive(): Promise<unknown> }) => void (await self.receive());
+    const a = node.spawn(idle);
+    const b = node.spawn(idle);
+    assert.equal(await registry.registerName('moving', a), 'yes');
+    assert.equal(await registry.reRegisterName('moving', b), 'yes');
+    assert.ok(registry.whereisName('moving')?.equals(b));
+    const dead = node.spawn(() => undefined);
+    const { down } = await monitorFromProbe(node, dead);
+    await down;
+    await assert.rejects(registry.reRegisterName('moving', dead), BadArgError);
+    await assert.rejects(registry.reRegisterName('moving', new Pid('elsewhere', 'x', 1)), BadArgError);
+    assert.ok(registry.whereisName('moving')?.equals(b), 'the refusals left the name where it was');
+    // a lets go of it entirely: its exit no longer clears the name; b's does.
+    const { down: aDown } = await monitorFromProbe(node, a);
+    node.exit(a, 'kill');
+    await aDown;
+    assert.ok(registry.whereisName('moving')?.equals(b));
+    const { down: bDown } = await monitorFromProbe(node, b);
+    node.exit(b, 'kill');
+    await bDown;
+    assert.equal(registry.whereisName('moving'), undefined);
+  });
+
   /** After any bad input the node must still work. */
   async function nodeStillWorks(): Promise<void> {
     assert.deepEqual(await node.call(server, { ping: 1 }, { timeout: 1000 }), { ping: 1 });

@@ -103,6 +103,11 @@ export interface ConformanceCapabilities {
   readonly multiNode?: boolean;
   readonly whereisNameConsistent?: boolean;
   readonly members?: boolean;
+  /**
+   * `reRegisterName` (`global:re_register_name/2`). Unlike the others it
+   * defaults to false: it came later, and a backend opts in by declaring it.
+   */
+  readonly reRegisterName?: boolean;
 }
 
 /**
@@ -181,7 +186,9 @@ export interface ConformanceCapabilities {
  * - Optional capabilities, when every node's registry has them:
  *   `whereisNameConsistent` answers the holder from every node without
  *   waiting for `settle`, and `undefined` once it is gone; `members()`
- *   lists every node.
+ *   lists every node; `reRegisterName` (declared with `capabilities.reRegisterName`)
+ *   moves a name to another pid at once, everywhere, the former holder left
+ *   running and its exit no longer touching the name.
  * - No ghosts: once the suite's processes are gone, no node resolves or
  *   lists any name the suite used, and every listed name resolves to a live process.
  *
@@ -202,11 +209,11 @@ export function registryConformance(options: RegistryConformanceOptions): void {
     return suite;
   };
   /** A test with a scope that cleans up what it started, whether it passed or not. */
-  const offers = { multiNode: true, whereisNameConsistent: true, members: true, ...options.capabilities };
+  const offers = { multiNode: true, whereisNameConsistent: true, members: true, reRegisterName: false, ...options.capabilities };
   const check = (
     title: string,
     body: (s: Scope, t: TestContext) => Promise<void>,
-    needs?: 'multi' | 'whereisNameConsistent' | 'members',
+    needs?: 'multi' | 'whereisNameConsistent' | 'members' | 'reRegisterName',
   ): void => {
     // A test of a capability the backend does not declare is not part of its suite.
     if (needs === 'multi' && !offers.multiNode) return;
@@ -214,7 +221,7 @@ export function registryConformance(options: RegistryConformanceOptions): void {
     test(title, { timeout: testTimeout }, async (t) => {
       const s = current();
       if (needs === 'multi' && !s.multi) throw new Error('capabilities.multiNode is declared, but the cluster is not multi-node');
-      if (needs === 'whereisNameConsistent' || needs === 'members') {
+      if (needs === 'whereisNameConsistent' || needs === 'members' || needs === 'reRegisterName') {
         const missing = s.nodes.find((node) => typeof s.reg(node)[needs] !== 'function');
         if (missing !== undefined) throw new Error(`capabilities.${needs} is declared, but the registry on ${missing.name} has no ${needs}()`);
       }
@@ -801,6 +808,30 @@ export function registryConformance(options: RegistryConformanceOptions): void {
         for (const node of s.nodes) assert.strictEqual(await consistent(node, name), undefined, `${node.name}: gone, without waiting for settle`);
       }
     }, 'whereisNameConsistent');
+
+    check('reRegisterName moves a name to another pid at once; the former holder runs on, and its exit leaves the name alone', async (s) => {
+      for (const host of s.nodes) {
+        const r = s.reg(host);
+        const a = s.holder(host);
+        const b = s.holder(host);
+        const name = s.name('re-register');
+        assert.strictEqual(await r.reRegisterName!(name, a.pid), 'yes', `${host.name}: a free name`);
+        assertPid(r.whereisName(name), a.pid, `${host.name}: registered by reRegisterName`);
+        assert.strictEqual(await r.reRegisterName!(name, b.pid), 'yes', `${host.name}: a held name`);
+        assertPid(r.whereisName(name), b.pid, `${host.name}: moved at once`);
+        assert.ok(host.isAlive(a.pid), 'the former holder keeps running');
+        await s.settle();
+        for (const node of s.nodes) assertPid(s.reg(node).whereisName(name), b.pid, `${node.name}: the new holder`);
+        const { seen } = await watch(host, a.pid, s.waitMs);
+        a.crash();
+        await seen;
+        await s.settle();
+        for (const node of s.nodes) assertPid(s.reg(node).whereisName(name), b.pid, `${node.name}: the former holder's exit left it alone`);
+        const gone = s.nodes.map((node) => s.waitGone(node, name));
+        b.crash();
+        await Promise.all(gone);
+      }
+    }, 'reRegisterName');
 
     check('members lists every node, on every node', async (s) => {
       const all = new Set(s.nodes.map((node) => node.name));

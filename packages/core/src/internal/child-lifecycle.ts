@@ -1,48 +1,114 @@
-import { isCleanExit, isDownMessage, isExitMessage, type ExitReason } from '../exit-reason.js';
-import type { Pid } from '../pid.js';
+import { SupervisorError } from '../errors.js';
+import { formatReason, isCleanExit, isDownMessage, isExitMessage, type ExitReason } from '../exit-reason.js';
+import { Pid } from '../pid.js';
 import { TIMEOUT, type Process } from '../process.js';
 
 export type RestartType = 'permanent' | 'transient' | 'temporary';
 export type Shutdown = number | 'brutal_kill' | 'infinity';
 export type ChildType = 'worker' | 'supervisor';
 
-/** How to start and stop one child: OTP's child_spec. */
+/** What a child's `start` resolves with: its pid, or `'ignore'` / undefined when it chose not to run (OTP's `ignore`). */
+export type ChildStartResult = Pid | 'ignore' | undefined;
+
+/**
+ * How to start and stop one child: OTP's child_spec, as a plain object. Only
+ * `id` and `start` are required; the rest take OTP's defaults.
+ */
 export interface ChildSpec {
   readonly id: string;
-  /** Starts the child linked to `self` (the supervisor); resolves with its pid, or undefined to be ignored. */
-  readonly start: (self: Process) => Promise<Pid | undefined>;
+  /** Starts the child linked to `self` (the supervisor); resolves with its pid, or `'ignore'` (or undefined) to be ignored. */
+  readonly start: (self: Process) => Promise<ChildStartResult>;
   /** Default `permanent`. */
   readonly restart?: RestartType;
-  /** Default 5000 ms for a worker, `infinity` for a supervisor. */
+  /** Milliseconds (an integer >= 0), `brutal_kill` or `infinity`. Default 5000 for a worker, `infinity` for a supervisor. */
   readonly shutdown?: Shutdown;
   /** Default `worker`. */
   readonly type?: ChildType;
+  /**
+   * Whether the child's own exit may shut the supervisor down under its
+   * `autoShutdown` (OTP 24). Only for `transient` and `temporary` children of a
+   * supervisor whose `autoShutdown` is not `never`. Default false.
+   */
+  readonly significant?: boolean;
 }
 
+/** A child spec with every default filled in (what `getChildSpec` answers). */
 export interface NormalizedChildSpec {
   readonly id: string;
-  readonly start: (self: Process) => Promise<Pid | undefined>;
+  readonly start: (self: Process) => Promise<ChildStartResult>;
   readonly restart: RestartType;
   readonly shutdown: Shutdown;
   readonly type: ChildType;
+  readonly significant: boolean;
 }
 
-/** Validates a child spec, naming the field that is wrong. */
-export function normalizeChildSpec(spec: ChildSpec, where: string): NormalizedChildSpec {
-  if (typeof spec !== 'object' || spec === null) throw new TypeError(`${where}: child spec must be an object`);
-  if (typeof spec.id !== 'string' || spec.id.length === 0) throw new TypeError(`${where}: child spec id must be a non-empty string`);
-  if (typeof spec.start !== 'function') throw new TypeError(`${where}: child ${spec.id}: start must be a function`);
-  const restart = spec.restart ?? 'permanent';
+const CHILD_SPEC_KEYS = new Set(['id', 'start', 'restart', 'shutdown', 'type', 'significant']);
+
+/**
+ * Validates a child spec as OTP's `check_childspec` does and fills in the
+ * defaults; throws `SupervisorError('invalid_child_spec')` naming the bad
+ * field. `significantAllowed` is false under `autoShutdown: 'never'`.
+ */
+export function normalizeChildSpec(spec: unknown, where: string, significantAllowed = true): NormalizedChildSpec {
+  const invalid = (id: unknown, field: string, detail: string): SupervisorError =>
+    new SupervisorError('invalid_child_spec', id, { field, detail: `${where}: ${detail}` });
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
+    throw invalid(undefined, 'spec', `a child spec must be an object, got ${describe(spec)}`);
+  }
+  const fields = spec as Record<string, unknown>;
+  const id = fields['id'];
+  if (typeof id !== 'string' || id.length === 0) throw invalid(id, 'id', `id must be a non-empty string, got ${describe(id)}`);
+  for (const key of Object.keys(fields)) {
+    if (!CHILD_SPEC_KEYS.has(key)) throw invalid(id, key, `unknown child spec field ${JSON.stringify(key)}`);
+  }
+  const start = fields['start'];
+  if (typeof start !== 'function') throw invalid(id, 'start', `start must be a function, got ${describe(start)}`);
+  const restart = orDefault(fields['restart'], 'permanent');
   if (restart !== 'permanent' && restart !== 'transient' && restart !== 'temporary') {
-    throw new TypeError(`${where}: child ${spec.id}: restart must be permanent, transient or temporary`);
+    throw invalid(id, 'restart', `restart must be permanent, transient or temporary, got ${describe(restart)}`);
   }
-  const type = spec.type ?? 'worker';
-  if (type !== 'worker' && type !== 'supervisor') throw new TypeError(`${where}: child ${spec.id}: type must be worker or supervisor`);
-  const shutdown = spec.shutdown ?? (type === 'supervisor' ? 'infinity' : 5000);
-  if (shutdown !== 'brutal_kill' && shutdown !== 'infinity' && !(typeof shutdown === 'number' && shutdown >= 0)) {
-    throw new TypeError(`${where}: child ${spec.id}: shutdown must be a number >= 0, 'brutal_kill' or 'infinity'`);
+  const type = orDefault(fields['type'], 'worker');
+  if (type !== 'worker' && type !== 'supervisor') throw invalid(id, 'type', `type must be worker or supervisor, got ${describe(type)}`);
+  const shutdown = orDefault(fields['shutdown'], type === 'supervisor' ? 'infinity' : 5000);
+  if (shutdown !== 'brutal_kill' && shutdown !== 'infinity' && !(Number.isInteger(shutdown) && (shutdown as number) >= 0)) {
+    throw invalid(id, 'shutdown', `shutdown must be an integer of ms >= 0, 'brutal_kill' or 'infinity', got ${describe(shutdown)}`);
   }
-  return { id: spec.id, start: spec.start, restart, shutdown, type };
+  const significant = orDefault(fields['significant'], false);
+  if (typeof significant !== 'boolean') throw invalid(id, 'significant', `significant must be a boolean, got ${describe(significant)}`);
+  if (significant && restart === 'permanent') {
+    throw invalid(id, 'significant', 'a permanent child cannot be significant (only transient and temporary ones)');
+  }
+  if (significant && !significantAllowed) {
+    throw invalid(id, 'significant', "a significant child needs autoShutdown 'any_significant' or 'all_significant'");
+  }
+  return { id, start: start as NormalizedChildSpec['start'], restart, shutdown: shutdown as Shutdown, type, significant };
+}
+
+/** A field's value, or its default when it is absent (null is a value, and refused like any other wrong one). */
+export function orDefault<T>(value: unknown, fallback: T): unknown {
+  return value === undefined ? fallback : value;
+}
+
+/** A value as an error message shows it. */
+export function describe(value: unknown): string {
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'string') return JSON.stringify(value);
+  try {
+    return formatReason(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/**
+ * Runs a child's `start`: its pid, or undefined when it answered `ignore`.
+ * Anything else it resolves with is a start failure (`{ bad_return_value }`), as in OTP.
+ */
+export async function startChildProcess(spec: NormalizedChildSpec, self: Process): Promise<Pid | undefined> {
+  const started: unknown = await spec.start(self);
+  if (started instanceof Pid) return started;
+  if (started === undefined || started === 'ignore') return undefined;
+  throw { bad_return_value: started };
 }
 
 /** Whether a child that exited with `reason` is restarted under its restart type. */
@@ -72,13 +138,6 @@ export class RestartIntensity {
     while (this.#restarts.length > 0 && this.#restarts[0]! <= since) this.#restarts.shift();
     return this.#restarts.length <= this.intensity;
   }
-}
-
-export function validateIntensity(intensity: unknown, period: unknown, where: string): void {
-  if (!(typeof intensity === 'number' && Number.isInteger(intensity) && intensity >= 0)) {
-    throw new TypeError(`${where}: intensity must be an integer >= 0`);
-  }
-  if (!(typeof period === 'number' && period > 0)) throw new TypeError(`${where}: period must be a number of ms > 0`);
 }
 
 /**

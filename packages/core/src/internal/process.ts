@@ -425,6 +425,12 @@ export class Proc implements Process, Runnable, Endpoint {
     return this.runtime.spawn(body, { ...options, link: true }, this);
   }
 
+  spawnMonitor(body: ProcessBody, options?: Omit<SpawnOptions, 'link'>): { readonly pid: Pid; readonly ref: Ref } {
+    // The body runs in the scheduler's turn, after this: the monitor is placed first.
+    const pid = this.runtime.spawn(body, options, this);
+    return { pid, ref: this.monitor(pid) };
+  }
+
   /** Runs a process body to its end: returning is a `normal` exit, throwing a crash. */
   runBody(body: ProcessBody): void {
     let result: unknown;

@@ -17,7 +17,7 @@ import type { Pid } from './pid.js';
  */
 export interface NameRegistry {
   registerName(name: Name, pid: Pid): Promise<'yes' | 'no'>;
-  /** Removes `name` if this node's process holds it; resolves either way. */
+  /** Removes `name` wherever the backend can reach it (for a cluster-wide backend, from any node, as `global:unregister_name`); resolves either way. */
   unregisterName(name: Name): Promise<void>;
   /** A synchronous snapshot read: the hot path. */
   whereisName(name: Name): Pid | undefined;

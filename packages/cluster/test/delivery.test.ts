@@ -47,25 +47,27 @@ describe('gap', () => {
   async function pair(received: (message: unknown) => void) {
     const n = await net();
     const watched = watchedTransport(n);
-    const a = await n.start('a');
+    const watchedA = watchedTransport(n);
+    const a = await n.start('a', { transport: watchedA.transport });
     const b = await n.start('b', { transport: watched.transport });
     await within(n.broker.idle(), 'membership', 3000);
     const channelA = n.cluster(a).channel('svc', () => {});
     n.cluster(b).channel('svc', (_from, message) => received(message));
-    return { n, watched, a, b, channelA };
+    return { n, watched, watchedA, a, b, channelA };
   }
 
   it('a channel message lost while the link was cut (below failureTimeout) raises gap within one heartbeat of the heal', async () => {
     const got: unknown[] = [];
-    const { n, watched, a, b, channelA } = await pair((message) => got.push(message));
+    const { n, watched, watchedA, a, b, channelA } = await pair((message) => got.push(message));
     const gaps: PeerIdentity[] = [];
     n.cluster(b).on('gap', (peer) => gaps.push(peer));
     const downs: string[] = [];
     n.cluster(a).on('nodedown', (peer) => downs.push(peer.node));
     n.cluster(b).on('nodedown', (peer) => downs.push(peer.node));
 
-    // Cut right after a heartbeat, so the cut stays well below failureTimeout.
+    // Cut right after a heartbeat each way, so the silence stays below failureTimeout.
     await watched.nextHeartbeatFrom('a');
+    await watchedA.nextHeartbeatFrom('b');
     n.broker.partition(['a'], ['b']);
     assert.ok(channelA.send('b', 'lost in the cut'));
     await new Promise((resolve) => setTimeout(resolve, 1500)); // the cut itself

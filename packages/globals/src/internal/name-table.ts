@@ -50,7 +50,8 @@ export type TableDropReason = 'clock_skew' | 'forged' | 'stale' | 'oversized';
 
 /** The largest logical counter accepted in a received epoch: far from 2^53, so no clock can be pushed into overflow. */
 const MAX_EPOCH_COUNTER = 2 ** 32;
-/** At most one full answer to a peer's sync requests this often; requests in between are answered together. */
+/** Full answers to one peer's sync requests: a burst of this many, then one per interval; requests in between are answered together. */
+const SYNC_ANSWER_BURST = 4;
 const SYNC_ANSWER_INTERVAL_MS = 250;
 /** A joining node that has not heard a member's claims this long after attaching asks for them. */
 const INITIAL_SYNC_NUDGE_MS = 250;
@@ -93,9 +94,9 @@ export class NameTable {
   readonly #syncs = new Map<number, { awaiting: Set<string>; timer: NodeJS.Timeout; done: (error?: Error) => void }>();
   /** Parts of a sync still arriving, by sender (they come in order: FIFO per pair). */
   readonly #syncParts = new SyncAssembly();
-  readonly #queries = new Map<number, { awaiting: Set<string>; timer: NodeJS.Timeout; done: (pid: Pid | undefined | Error) => void }>();
+  readonly #queries = new Map<number, { name: Name; awaiting: Set<string>; timer: NodeJS.Timeout; done: (pid: Pid | undefined | Error) => void }>();
   /** `unregisterName` requests sent to the owner of a name, by query id. */
-  readonly #unregisters = new Map<number, { owner: string; timer: NodeJS.Timeout; done: (error?: Error) => void }>();
+  readonly #unregisters = new Map<number, { owner: string; name: Name; timer: NodeJS.Timeout; done: (error?: Error) => void }>();
   /** By `of\0key\0epoch`: commits and releases of this node's claims waiting for every member's `ack`. */
   readonly #acks = new Map<string, PendingAcks>();
   /** The claims this node voted for: only those may be committed here. */
@@ -107,7 +108,7 @@ export class NameTable {
   /** By peer: the incarnation last seen; a new one's clock may run behind, so its fences go. */
   readonly #creations = new Map<string, string>();
   /** By peer: when its sync requests were last answered in full, and the requests waiting for the next answer. */
-  readonly #answers = new Map<string, { last: number; sids: Set<number>; timer: NodeJS.Timeout | undefined }>();
+  readonly #answers = new Map<string, { tokens: number; refilled: number; sids: Set<number>; timer: NodeJS.Timeout | undefined }>();
   #joining: { awaiting: Set<string>; nudge: NodeJS.Timeout; timer: NodeJS.Timeout; done: () => void } | undefined;
   /**
    * Fencing of releases: by `owner\0key`, the newest epoch that owner released
@@ -200,7 +201,7 @@ export class NameTable {
       if (!this.#unregisters.delete(qid)) return;
       done(new RegistryUnavailableError(`unregistering ${key}: its owner ${owner} did not answer within ${timeoutMs} ms`));
     }, timeoutMs);
-    this.#unregisters.set(qid, { owner, timer, done });
+    this.#unregisters.set(qid, { owner, name, timer, done });
     this.host.sendTo(owner, { op: 'unregister', name, qid });
   }
 
@@ -280,7 +281,7 @@ export class NameTable {
     const timer = setTimeout(() => {
       if (this.#queries.delete(qid)) done(new RegistryUnavailableError(`whereisNameConsistent ${key}: no answer within ${timeoutMs} ms`));
     }, timeoutMs);
-    this.#queries.set(qid, { awaiting: new Set(askees), timer, done });
+    this.#queries.set(qid, { name, awaiting: new Set(askees), timer, done });
     for (const node of askees) this.host.sendTo(node, { op: 'whereis', name, qid });
   }
 
@@ -720,32 +721,46 @@ export class NameTable {
   }
 
   /**
-   * Answers a peer's sync request with this node's claims, at most once per
-   * `SYNC_ANSWER_INTERVAL_MS` per peer: requests in between (a batch of a
-   * thousand, say) are answered together by the next one, so a request never
-   * multiplies work.
+   * Answers a peer's sync requests with this node's claims: the requests of
+   * one event-loop turn get one answer (a batch of a thousand, say), and a
+   * peer gets at most `SYNC_ANSWER_BURST` answers at once, then one per
+   * `SYNC_ANSWER_INTERVAL_MS` (a token bucket): a request never multiplies work.
    */
   #answerSync(peer: string, sids: readonly number[]): void {
     let answers = this.#answers.get(peer);
-    if (answers === undefined) this.#answers.set(peer, (answers = { last: -Infinity, sids: new Set(), timer: undefined }));
+    if (answers === undefined) {
+      answers = { tokens: SYNC_ANSWER_BURST, refilled: Date.now(), sids: new Set(), timer: undefined };
+      this.#answers.set(peer, answers);
+    }
     for (const sid of sids) if (answers.sids.size < 64) answers.sids.add(sid);
     if (answers.timer !== undefined) return;
-    const wait = answers.last + SYNC_ANSWER_INTERVAL_MS - Date.now();
-    const send = (): void => {
+    const now = Date.now();
+    answers.tokens = Math.min(SYNC_ANSWER_BURST, answers.tokens + (now - answers.refilled) / SYNC_ANSWER_INTERVAL_MS);
+    answers.refilled = now;
+    const wait = answers.tokens >= 1 ? 0 : (1 - answers.tokens) * SYNC_ANSWER_INTERVAL_MS;
+    answers.timer = setTimeout(() => {
       const current = this.#answers.get(peer);
       if (current === undefined) return;
       current.timer = undefined;
-      current.last = Date.now();
+      const at = Date.now();
+      current.tokens = Math.min(SYNC_ANSWER_BURST, current.tokens + (at - current.refilled) / SYNC_ANSWER_INTERVAL_MS) - 1;
+      current.refilled = at;
       const answered = [...current.sids];
       current.sids.clear();
       this.#sendSync(peer, false, answered);
-    };
-    if (wait <= 0) send();
-    else answers.timer = setTimeout(send, wait);
+    }, wait);
   }
 
-  /** What `peer` may have lost of ours that something here waits on: claims awaiting its vote, commits its ack. */
+  /**
+   * What `peer` may have lost of ours that something here waits on: claims
+   * awaiting its vote, commits its ack, unregisters and queries its answer
+   * (each is idempotent at the receiver).
+   */
   #resendAwaited(peer: string): void {
+    for (const [qid, request] of this.#unregisters) {
+      if (request.owner === peer) this.host.sendTo(peer, { op: 'unregister', name: request.name, qid });
+    }
+    for (const [qid, query] of this.#queries) if (query.awaiting.has(peer)) this.host.sendTo(peer, { op: 'whereis', name: query.name, qid });
     for (const claim of this.#pending.values()) {
       if (claim.awaiting.has(peer)) this.host.sendTo(peer, { op: 'claim', name: claim.name, pid: claim.pid, epoch: toWireEpoch(claim.epoch) });
     }

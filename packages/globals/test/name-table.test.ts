@@ -80,6 +80,31 @@ describe('NameTable against hostile and broken peers', () => {
     assert.deepEqual(f.drops, ['forged']);
   });
 
+  test('a later sync cannot smuggle in what a forged commit could not: an unvoted older claim never takes a held name', () => {
+    const f = fixture();
+    const now = Date.now();
+    const owner = remotePid('p', 1);
+    from(f.table, 'q', { op: 'sync', claims: [], at: epoch(now, 0, 'q'), want: false, sids: [] });
+    claim(f, 'p', 'svc', owner, epoch(now, 1, 'p'));
+    from(f.table, 'p', { op: 'commit', name: 'svc', pid: owner, epoch: epoch(now, 1, 'p') });
+    // q has synced since it came up: a claim it made since would have come through our vote.
+    from(f.table, 'q', { op: 'sync', claims: [{ name: 'svc', pid: remotePid('q', 9), epoch: epoch(now - 60_000, 0, 'q') }], at: epoch(now, 2, 'q'), want: false, sids: [] });
+    assert.ok(f.table.whereis(nameKey('svc'))?.equals(owner), 'the rightful owner keeps it');
+    assert.deepEqual(f.drops, ['forged']);
+  });
+
+  test('the first sync after a nodeup may bring a claim made across a partition, and the older one wins', () => {
+    const f = fixture();
+    const now = Date.now();
+    const younger = remotePid('p', 1);
+    claim(f, 'p', 'svc', younger, epoch(now, 1, 'p'));
+    from(f.table, 'p', { op: 'commit', name: 'svc', pid: younger, epoch: epoch(now, 1, 'p') });
+    const older = remotePid('q', 9);
+    from(f.table, 'q', { op: 'sync', claims: [{ name: 'svc', pid: older, epoch: epoch(now - 1000, 0, 'q') }], at: epoch(now, 2, 'q'), want: false, sids: [] });
+    assert.ok(f.table.whereis(nameKey('svc'))?.equals(older), 'keep-oldest picks the older claim');
+    assert.deepEqual(f.drops, []);
+  });
+
   test('epochs beyond the clock skew bound, or with a counter near 2^53, are dropped and never move the clock', () => {
     const f = fixture();
     const before = f.table.clock.now();

@@ -695,11 +695,20 @@ export class NameTable {
       return;
     }
     this.#syncFences.set(from, at);
+    // The first sync after a nodeup may bring claims made away from us (a partition): the sender speaks for
+    // itself. Afterwards, every claim it makes goes through our vote, so a later sync that brings an unvoted
+    // claim which would beat another owner's is forged (a commit in disguise), not news.
+    const first = !this.#heard.has(from);
     const listed = new Map<string, { name: Name; pid: Pid; epoch: Epoch }>();
     for (const claim of claims) {
       const epoch = this.#received(from, claim.epoch, 'sync entry');
       if (epoch === undefined) continue;
-      listed.set(keyOf(claim), { name: claim.name, pid: claim.pid, epoch });
+      const key = keyOf(claim);
+      if (!first && this.#wouldDisplace(from, key, epoch)) {
+        this.host.drop('forged', from, `a sync entry for ${key} that this node never voted for, older than its holder's claim`);
+        continue;
+      }
+      listed.set(key, { name: claim.name, pid: claim.pid, epoch });
     }
     for (const key of [...(this.#byOwner.get(from) ?? [])]) {
       const record = this.records.get(key);
@@ -718,6 +727,14 @@ export class NameTable {
     for (const [key, claim] of listed) this.#addClaim(key, claim.name, { owner: from, pid: claim.pid, epoch: claim.epoch });
     this.#heard.add(from);
     if (this.#joining?.awaiting.delete(from) === true && this.#joining.awaiting.size === 0) this.#joining.done();
+  }
+
+  /** Whether a claim of `owner` on `key` at `epoch`, unknown and unvoted here, would take the name from another owner. */
+  #wouldDisplace(owner: string, key: string, epoch: Epoch): boolean {
+    const record = this.records.get(key);
+    if (record === undefined || this.#votes.votedFor(owner, key, epoch)) return false;
+    if (record.claims.some((claim) => claim.owner === owner && sameEpoch(claim.epoch, epoch))) return false;
+    return record.claims.some((claim) => claim.owner !== owner && compareEpochs(epoch, claim.epoch) < 0);
   }
 
   /**

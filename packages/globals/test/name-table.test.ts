@@ -163,6 +163,7 @@ describe('NameTable against hostile and broken peers', () => {
   test('releases of names never held leave no tombstones behind', () => {
     const f = fixture();
     for (let i = 0; i < 2000; i++) from(f.table, 'p', { op: 'release', name: `never-${i}`, epoch: epoch(Date.now(), i, 'p'), reason: 'normal' });
+    assert.equal(f.table.tombstones, 0, 'nothing is pinned for names this node never knew');
     // A later, genuine claim and commit of such a name by p is applied: nothing fenced it off.
     const pid = remotePid('p', 1);
     const at = epoch(Date.now() + 1, 0, 'p');

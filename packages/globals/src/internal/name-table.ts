@@ -130,6 +130,11 @@ export class NameTable {
     this.#votes = new VoteLedger(Math.max(2 * host.registerTimeout, 30_000));
   }
 
+  /** How many release fences (tombstones) are held: bounded by the names this node held or voted for. */
+  get tombstones(): number {
+    return this.#released.size;
+  }
+
   whereis(key: string): Pid | undefined {
     return this.records.get(key)?.current?.pid;
   }

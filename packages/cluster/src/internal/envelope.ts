@@ -132,6 +132,7 @@ export class EnvelopeCodec {
  * strings, skipping each string with `indexOf`.
  */
 function checkDepth(json: string): void {
+  if (!mayNestTooDeep(json)) return;
   let depth = 0;
   const length = json.length;
   for (let index = 0; index < length; index++) {
@@ -152,6 +153,18 @@ function checkDepth(json: string): void {
       depth--;
     }
   }
+}
+
+/**
+ * Whether `json` holds more opening brackets than {@link MAX_FRAME_DEPTH}
+ * (inside strings or not): if not, it cannot nest that deep, and most frames
+ * are answered by a few native `indexOf` calls without the scan.
+ */
+function mayNestTooDeep(json: string): boolean {
+  let count = 0;
+  for (let at = json.indexOf('{'); at !== -1; at = json.indexOf('{', at + 1)) if (++count > MAX_FRAME_DEPTH) return true;
+  for (let at = json.indexOf('['); at !== -1; at = json.indexOf('[', at + 1)) if (++count > MAX_FRAME_DEPTH) return true;
+  return false;
 }
 
 function sign(secret: Buffer, json: string): string {

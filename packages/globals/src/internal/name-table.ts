@@ -51,8 +51,8 @@ export type TableDropReason = 'clock_skew' | 'forged' | 'stale' | 'oversized';
 /** The largest logical counter accepted in a received epoch: far from 2^53, so no clock can be pushed into overflow. */
 const MAX_EPOCH_COUNTER = 2 ** 32;
 /** Full answers to one peer's sync requests: a burst of this many, then one per interval; requests in between are answered together. */
-const SYNC_ANSWER_BURST = 4;
-const SYNC_ANSWER_INTERVAL_MS = 250;
+const SYNC_ANSWER_BURST = 8;
+const SYNC_ANSWER_INTERVAL_MS = 100;
 /** A joining node that has not heard a member's claims this long after attaching asks for them. */
 const INITIAL_SYNC_NUDGE_MS = 250;
 

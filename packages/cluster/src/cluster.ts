@@ -276,6 +276,21 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     this.#sendTo(peer, 'msg', this.#userBody(from === undefined ? { t: to, m: message } : { t: to, f: from, m: message }));
   }
 
+  /** To the process under the local `name` on `node` (this node included); false when `node` is not a live member. */
+  sendNamed(from: Pid | undefined, node: string, name: string, message: unknown): boolean {
+    if (node === this.#name) {
+      this.#host.deliverNamed(name, message, from);
+      return true;
+    }
+    const peer = this.#peers.get(node);
+    if (peer === undefined) {
+      this.stats.dropped.no_route++;
+      return false;
+    }
+    this.#sendTo(peer, 'nmsg', this.#userBody(from === undefined ? { n: name, m: message } : { n: name, f: from, m: message }));
+    return true;
+  }
+
   link(from: Pid, to: Pid): void {
     const peer = this.#route(to);
     if (peer === undefined) {
@@ -525,6 +540,9 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       case 'msg':
         if (!this.#isLocal(body['t'] as Pid)) return this.#drop('misrouted', new Error('message for another node'));
         host.deliver(body['t'] as Pid, body['m']);
+        return;
+      case 'nmsg':
+        host.deliverNamed(body['n'] as string, body['m'], body['f'] as Pid | undefined);
         return;
       case 'link':
         host.link(body['f'] as Pid, body['t'] as Pid);

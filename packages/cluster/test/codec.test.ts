@@ -244,6 +244,8 @@ describe('envelope codec', () => {
       ['leave', {}],
       ['msg', { t: pidA, f: pidB, m: { hello: [1, 2, 3] } }],
       ['msg', { t: pidA, m: 'no sender' }],
+      ['nmsg', { n: 'svc', f: pidB, m: { type: '$gen_cast', request: 1 } }],
+      ['nmsg', { n: 'svc', m: 'no sender' }],
       ['link', { f: pidB, t: pidA }],
       ['unlink', { f: pidB, t: pidA }],
       ['exit', { f: pidB, t: pidA, x: 'link', e: new Error('crashed') }],
@@ -313,6 +315,9 @@ describe('envelope codec', () => {
       [rawFrame({ k: 'hello', b: { a: 'addr', s: 1.5 } }), 'malformed'],
       [rawFrame({ k: 'refuse', b: {} }), 'malformed'],
       [rawFrame({ k: 'ch', b: { m: 1 } }), 'malformed'],
+      [rawFrame({ k: 'nmsg', b: { m: 1 } }), 'malformed'],
+      [rawFrame({ k: 'nmsg', b: { n: '', m: 1 } }), 'malformed'],
+      [rawFrame({ k: 'nmsg', b: { n: 'svc', f: 'alpha.creA.7', m: 1 } }), 'malformed'],
       [rawFrame({}, 'some-secret'), 'bad_signature'],
     ];
     for (const [frame, reason] of cases) assertDrop(alpha, frame, reason);

@@ -20,6 +20,15 @@ export interface Distribution {
   demonitor(watcher: Pid, target: Pid, ref: Ref): void;
   /** A `DOWN` for a remote watcher of a local process. */
   down(watcher: Pid, ref: Ref, pid: Pid, reason: ExitReason): void;
+  /**
+   * Sends `message` to the process registered under the node-local `name` on
+   * `node` (Erlang's `{Name, Node} ! Msg`); false when `node` is not a live
+   * member. The receiver drops it when nothing is registered there, answering
+   * a `$gen_call` itself (see {@link DistributionHost.deliverNamed}).
+   * Throws `WireEncodeError` for a value that cannot cross. Optional: without
+   * it, `GenServer.multiCall` and `abcast` count every other node as bad.
+   */
+  sendNamed?(from: Pid | undefined, node: string, name: string, message: unknown): boolean;
   /** Names of the live member nodes, this one excluded. */
   nodes(): string[];
   /** Leaves the cluster gracefully (peers see `nodedown` at once). */
@@ -35,6 +44,13 @@ export interface DistributionHost {
   readonly node: Node;
   readonly logger: Logger;
   deliver(to: Pid, message: unknown): void;
+  /**
+   * Delivers `message` to the process registered here as `name`. For a
+   * `$gen_call` it first tells the call's reply port what the name resolved
+   * to (a `$gen_whereis` message, its `pid` undefined when nothing is
+   * registered), so a caller on another node learns of `noproc` at once.
+   */
+  deliverNamed(name: string, message: unknown, from?: Pid): void;
   link(from: Pid, to: Pid): void;
   unlink(from: Pid, to: Pid): void;
   exit(from: Pid, to: Pid, reason: ExitReason, kind: SignalKind): void;

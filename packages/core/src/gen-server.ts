@@ -1,4 +1,4 @@
-import { AlreadyStartedError, CallError, StartError } from './errors.js';
+import { AlreadyStartedError, CallError, NodeStoppedError, StartError } from './errors.js';
 import { describeDest, type Via } from './dest.js';
 import { formatReason, isCleanExit, type ExitMessage, type ExitReason } from './exit-reason.js';
 import type { Node } from './node.js';
@@ -6,10 +6,18 @@ import type { Pid, Ref } from './pid.js';
 import type { CallOptions, Process } from './process.js';
 import { Proc, isThenable } from './internal/process.js';
 import { RUNTIME } from './internal/runtime-access.js';
-import type { Runtime } from './internal/runtime.js';
+import { DEFAULT_CALL_TIMEOUT, type Runtime } from './internal/runtime.js';
+import { abcast, checkTargets, multiCall, type MultiCallResult } from './internal/multi-call.js';
 import { ExitSignal, type CallMessage, type CastMessage, type From, type StopMessage } from './internal/signals.js';
 
 export type { From } from './internal/signals.js';
+export type { MultiCallResult } from './internal/multi-call.js';
+
+/** Options of `GenServer.multiCall`. */
+export interface MultiCallOptions {
+  /** Milliseconds to wait for every node's answer; a node silent that long is bad. Default 5000; `Infinity` waits for ever. */
+  readonly timeout?: number;
+}
 
 /**
  * What a server does next after a callback, besides waiting for a message
@@ -175,6 +183,55 @@ export const GenServer = {
     caller.cast(dest, message);
   },
 
+  /**
+   * Calls the server registered under the node-local `name` on each of
+   * `nodes` (this one too when listed; each node once) and waits for all
+   * (OTP's `gen_server:multi_call/4`). Resolves with the replies by node and
+   * the bad nodes: not a member, down during the call, nothing under `name`
+   * there (known at once, not at the timeout), the server exited first, or
+   * no answer within `timeout`. Rejects with `TypeError` for a bad argument
+   * and with `WireEncodeError` for a request that cannot cross the wire
+   * (before any node gets it).
+   */
+  multiCall<R = unknown>(
+    caller: Node | Process,
+    nodes: readonly string[],
+    name: string,
+    request: unknown,
+    options?: MultiCallOptions,
+  ): Promise<MultiCallResult<R>> {
+    const where = 'GenServer.multiCall';
+    let runtime: Runtime;
+    const timeout = options?.timeout ?? DEFAULT_CALL_TIMEOUT;
+    try {
+      runtime = runtimeOf(where, caller);
+      checkTargets(where, nodes, name);
+      if (typeof timeout !== 'number' || !(timeout >= 0)) {
+        throw new TypeError(`${where}: timeout must be a number >= 0 or Infinity, got ${String(timeout)}`);
+      }
+      if (!runtime.alive) throw new NodeStoppedError(`node ${runtime.name} is stopped`);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const pid = caller instanceof Proc ? caller.pid : undefined;
+    return multiCall(runtime, pid, nodes, name, request, timeout) as Promise<MultiCallResult<R>>;
+  },
+
+  /**
+   * Casts `request` to the server registered under the node-local `name` on
+   * each of `nodes` (OTP's `gen_server:abcast/3`). Like `cast`, it never
+   * fails for an unknown node or name, nor for a request that cannot cross
+   * the wire (that node just does not get it); only a bad argument throws a
+   * `TypeError`.
+   */
+  abcast(caller: Node | Process, nodes: readonly string[], name: string, request: unknown): 'abcast' {
+    const where = 'GenServer.abcast';
+    const runtime = runtimeOf(where, caller);
+    checkTargets(where, nodes, name);
+    abcast(runtime, caller instanceof Proc ? caller.pid : runtime.rootPid, nodes, name, request);
+    return 'abcast';
+  },
+
   /** Replies to a call a callback answered with `noreply`. */
   reply(sender: Node | Process, from: From, value: unknown): void {
     const runtime = sender instanceof Proc ? sender.runtime : (sender as Node)[RUNTIME];
@@ -197,6 +254,14 @@ export const GenServer = {
     }
   },
 };
+
+/** The runtime behind a node or process; a `TypeError` for anything else. */
+function runtimeOf(where: string, sender: Node | Process): Runtime {
+  if (sender instanceof Proc) return sender.runtime;
+  const runtime = typeof sender === 'object' && sender !== null ? (sender as Partial<Node>)[RUNTIME] : undefined;
+  if (runtime === undefined) throw new TypeError(`${where}: caller must be a Node or a process, got ${sender === null ? 'null' : typeof sender}`);
+  return runtime;
+}
 
 function sameReason(a: ExitReason, b: ExitReason): boolean {
   return a === b || formatReason(a) === formatReason(b);

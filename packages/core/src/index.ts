@@ -40,6 +40,8 @@ export {
   type InitResult,
   type IgnorableGenServer,
   type MonitoredStart,
+  type MultiCallOptions,
+  type MultiCallResult,
   type From,
   type CallResult,
   type CastResult,

@@ -15,7 +15,7 @@ export const WIRE_VERSION = 1;
  * only on direct frames, is the receiver's creation. Bodies by kind are in
  * docs/protocol.md.
  */
-export type Kind = 'hello' | 'hb' | 'refuse' | 'leave' | 'msg' | 'link' | 'unlink' | 'exit' | 'mon' | 'demon' | 'down' | 'ch';
+export type Kind = 'hello' | 'hb' | 'refuse' | 'leave' | 'msg' | 'nmsg' | 'link' | 'unlink' | 'exit' | 'mon' | 'demon' | 'down' | 'ch';
 
 export interface Envelope {
   readonly from: string;
@@ -36,7 +36,7 @@ export interface CodecOptions {
   readonly maxFrameBytes: number;
 }
 
-const KINDS = new Set<string>(['hello', 'hb', 'refuse', 'leave', 'msg', 'link', 'unlink', 'exit', 'mon', 'demon', 'down', 'ch']);
+const KINDS = new Set<string>(['hello', 'hb', 'refuse', 'leave', 'msg', 'nmsg', 'link', 'unlink', 'exit', 'mon', 'demon', 'down', 'ch']);
 const SIGNATURE_LENGTH = 43;
 /**
  * Deepest bracket nesting a frame may have: the envelope and its body, then
@@ -191,6 +191,7 @@ const SHAPES: Record<Kind, Record<string, (value: unknown) => boolean>> = {
   refuse: { reason: isString },
   leave: { t: isTime },
   msg: { t: isPid },
+  nmsg: { n: isString, f: optional(isPid) },
   link: { f: isPid, t: isPid },
   unlink: { f: isPid, t: isPid },
   exit: { f: isPid, t: isPid, x: (value) => value === 'link' || value === 'exit' },

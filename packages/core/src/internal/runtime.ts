@@ -11,7 +11,7 @@ import type { NameRegistry } from '../registry.js';
 import { DeadlineQueues, type Expirable } from './deadlines.js';
 import { Proc, type Endpoint, type ExitHook, type Key, type Watch } from './process.js';
 import { Scheduler } from './scheduler.js';
-import type { CallMessage, ReplyMessage, StopMessage } from './signals.js';
+import { isCallMessage, type CallMessage, type ReplyMessage, type StopMessage, type WhereisMessage } from './signals.js';
 
 export const DEFAULT_CALL_TIMEOUT = 5000;
 
@@ -421,6 +421,17 @@ export class Runtime implements DistributionHost {
 
   deliver(to: Pid, message: unknown): void {
     this.localEndpoint(to)?.deliver(message);
+  }
+
+  deliverNamed(name: string, message: unknown, _from?: Pid): void {
+    const pid = this.localNames.whereisName(name);
+    if (isCallMessage(message)) {
+      // Before the message: the callee's reply cannot overtake what its node says of the name.
+      const replyTo = (message.from as { replyTo?: unknown } | undefined)?.replyTo;
+      const answer: WhereisMessage = pid === undefined ? { type: '$gen_whereis', name } : { type: '$gen_whereis', name, pid };
+      if (replyTo instanceof Pid) this.route(undefined, replyTo, answer);
+    }
+    if (pid !== undefined) this.localEndpoint(pid)?.deliver(message);
   }
 
   link(from: Pid, to: Pid): void {

@@ -24,6 +24,17 @@ export interface ReplyMessage {
   readonly value: unknown;
 }
 
+/**
+ * What a node answers a call's reply port when a call to one of its local
+ * names arrived from another node (`GenServer.multiCall`): the pid the name
+ * resolved to, or none (`noproc`).
+ */
+export interface WhereisMessage {
+  readonly type: '$gen_whereis';
+  readonly name: string;
+  readonly pid?: Pid;
+}
+
 /** Asks a GenServer to stop the way `gen_server:stop/3` does. */
 export interface StopMessage {
   readonly type: '$gen_stop';

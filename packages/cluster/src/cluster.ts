@@ -150,6 +150,8 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
   readonly #adds = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #refusal: string | undefined;
+  /** While joining: the members our first peers named, which must answer too. */
+  #expected: Set<string> | undefined = new Set();
   #left = false;
   #lastTick = Date.now();
 
@@ -207,11 +209,39 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     this.#timer = setInterval(this.#tick, this.heartbeatInterval);
     this.#timer.unref();
     if (joinWindow > 0) await new Promise((resolve) => setTimeout(resolve, joinWindow));
+    // The window's timer runs before the I/O that arrived while this process was busy (peers in the same
+    // process encoding what they send us, say): let that I/O be read first, so the answers that came in
+    // time count and the view this node starts with is the one the cluster gave it.
+    await new Promise((resolve) => setImmediate(resolve));
+    await this.#awaitNamedMembers();
     if (this.#refusal !== undefined) {
       const reason = this.#refusal;
       await this.#close();
       throw new NodeNameTakenError(`node name ${JSON.stringify(this.#name)} is already live in cluster ${JSON.stringify(this.id)} (${reason}); pick another name, or wait failureTimeout for a dead node to be noticed`);
     }
+  }
+
+  /**
+   * A joining node's view is what answered within the join window; members
+   * named by those answers (`m`) that have not answered yet are waited for,
+   * up to `failureTimeout`, so a busy peer does not make this node start
+   * with a partial view of the cluster.
+   */
+  async #awaitNamedMembers(): Promise<void> {
+    const missing = (): boolean => [...(this.#expected ?? [])].some((node) => !this.#peers.has(node));
+    const deadline = Date.now() + this.failureTimeout;
+    while (missing() && Date.now() < deadline && this.#refusal === undefined) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          this.off('nodeup', done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.max(1, deadline - Date.now()));
+        this.on('nodeup', done);
+      });
+    }
+    this.#expected = undefined;
   }
 
   /** Names of the live members, this node excluded. */
@@ -521,12 +551,14 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       case 'hello':
       case 'hb':
         this.#heartbeat(from, creation, inc!, body['a'] as string, body['s'] as number, kind === 'hello', body['e'], now);
+        if (to !== undefined && this.#expected !== undefined) this.#expectMembers(body['m']);
         if (member !== undefined && to === undefined) this.#checkSent(member, body['c'] as Record<string, number> | undefined);
         return;
       case 'refuse':
         this.#refusal = body['reason'] as string;
         return;
       case 'leave':
+        if (inc !== undefined) inc.left = true;
         if (member !== undefined) this.#peerDown(member, 'leave');
         return;
     }
@@ -642,11 +674,23 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     }
   }
 
+  #expectMembers(named: unknown): void {
+    if (!Array.isArray(named)) return;
+    for (const node of named.slice(0, 10_000)) {
+      if (typeof node === 'string' && node.length > 0 && node !== this.#name) this.#expected?.add(node);
+    }
+  }
+
   #isLocal(pid: Pid): boolean {
     return pid.node === this.#name;
   }
 
   #heartbeat(name: string, creation: string, inc: Incarnation, address: string, session: number, hello: boolean, e: unknown, now: number): void {
+    if (inc.left) {
+      // Sent before its leave, delivered after it (a direct answer overtaken by the broadcast leave).
+      this.#drop('unknown_peer', new Error(`${hello ? 'hello' : 'hb'} of ${name}, which left`));
+      return;
+    }
     if (session < inc.session) {
       // A replay of an earlier session's frame: it must never cycle the node.
       this.#drop('replayed', new Error(`${hello ? 'hello' : 'hb'} of ${name} from session ${session}, now at ${inc.session}`));
@@ -686,7 +730,9 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       const adds = (this.#adds.get(name) ?? 0) + 1;
       this.#adds.set(name, adds);
       const own = this.#transport.address;
-      if (own !== undefined) this.#sendTo(peer, 'hb', EnvelopeCodec.body({ a: own, s: this.#session, t: now, e: adds }));
+      // `m` names the members we know: a node still joining waits for each of them to answer too.
+      const others = [...this.#peers.keys()].filter((other) => other !== name);
+      if (own !== undefined) this.#sendTo(peer, 'hb', EnvelopeCodec.body({ a: own, s: this.#session, t: now, e: adds, m: others }));
       return;
     }
     if (epoch !== undefined && peer.epoch === undefined) peer.epoch = epoch;

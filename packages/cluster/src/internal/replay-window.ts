@@ -74,6 +74,8 @@ export interface Incarnation {
   sent: number;
   /** Last time (ms) it was heard from or dropped. */
   touched: number;
+  /** It left gracefully: a leave is final for an incarnation, so a late heartbeat of it never brings it back. */
+  left: boolean;
 }
 
 /**
@@ -108,6 +110,7 @@ export class IncarnationTable {
         session: 0,
         sent: 0,
         touched: now,
+        left: false,
       };
       this.#entries.set(key, entry);
     }

@@ -15,6 +15,7 @@ export {
 } from './cluster.js';
 export { WireEncodeError, WireDecodeError, NodeNameTakenError, type DropReason } from './errors.js';
 export { WIRE_VERSION } from './internal/envelope.js';
+export { RateLimitedLog } from './internal/rate-limited-log.js';
 
 // Importing this package is what makes `Node.start({ cluster })` work.
 registerDistributionDriver({

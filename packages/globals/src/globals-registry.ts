@@ -5,7 +5,6 @@ import {
   canonicalName,
   nameKey,
   GenServer,
-  type From,
   Pid,
   Supervisor,
   type ExitReason,
@@ -14,7 +13,7 @@ import {
   type Node,
 } from '@roster/core';
 import type { Logger } from 'pino';
-import { clusterOf, type Cluster, type ClusterChannel } from '@roster/cluster';
+import { clusterOf, RateLimitedLog, type Cluster, type ClusterChannel } from '@roster/cluster';
 import type { ConflictOutcome, ConflictPolicy } from './conflict.js';
 import { RegistryUnavailableError } from './errors.js';
 import { NameTable, type Answer, type TableDropReason } from './internal/name-table.js';
@@ -104,6 +103,7 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
   readonly #options: Required<Omit<GlobalsRegistryOptions, 'maxClockSkew'>> & { maxClockSkew: number | undefined };
   #node: Node | undefined;
   #logger: Logger | undefined;
+  #dropLog: RateLimitedLog | undefined;
   #table: NameTable | undefined;
   #server: Pid | undefined;
   #channel: ClusterChannel | undefined;
@@ -149,6 +149,7 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
     if (this.#node !== undefined) throw new BadArgError('GlobalsRegistry: already installed on a node');
     this.#node = node;
     const logger = (this.#logger = node.logger.child({ registry: 'globals' }));
+    this.#dropLog = new RateLimitedLog(logger);
     const cluster = (this.#cluster = clusterOf(node));
     const voters = (): string[] => {
       const nodes = cluster?.nodes() ?? [];
@@ -403,18 +404,8 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
   #drop(reason: GlobalsDropReason, from: string, detail: string): void {
     this.stats.dropped++;
     this.stats.drops[reason]++;
-    this.#dropLog.warn(reason, { reason, from, detail }, `dropped a registry message (${reason})`);
+    this.#dropLog?.warn(reason, { reason, from, detail }, `dropped a registry message (${reason})`);
   }
-
-  readonly #dropLog = {
-    last: new Map<string, number>(),
-    warn: (reason: string, fields: object, message: string): void => {
-      const now = Date.now();
-      if (now - (this.#dropLog.last.get(reason) ?? -Infinity) < 1000) return;
-      this.#dropLog.last.set(reason, now);
-      this.#logger?.warn(fields, message);
-    },
-  };
 
   /**
    * The registry's supervisor gave up: this node stops counting as a voter

@@ -51,7 +51,7 @@ function lookups(node: Node, name: Name): number {
 const clusterOptions = (makeTransport: () => Transport, id: string): object => ({
   transport: makeTransport(),
   id,
-  joinWindow: 50,
+  joinWindow: 200,
   failureTimeout: 10_000,
   heartbeatInterval: 1000,
 });

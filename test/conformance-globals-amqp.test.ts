@@ -12,6 +12,7 @@ let broker: RabbitMQ | undefined;
 const nodes: Node[] = [];
 
 registryConformance({
+  capabilities: { reRegisterName: true },
   name: 'GlobalsRegistry, 3 nodes over RabbitMQ',
   waitMs: 10_000,
   testTimeoutMs: 120_000,

@@ -8,6 +8,7 @@ import { registryConformance, startCluster, type ClusterHarness } from '@roster/
 let harness: ClusterHarness | undefined;
 
 registryConformance({
+  capabilities: { reRegisterName: true },
   name: 'GlobalsRegistry, 3 nodes over MemoryTransport',
   async setup() {
     harness = await startCluster({

@@ -238,6 +238,22 @@ describe('globals in everyday operation (shipped defaults, no sync())', () => {
     assert.equal(await globals(b).registerName('remote-unreg', other), 'yes');
   });
 
+  test('reRegisterName moves a name at once on every member (global:re_register_name), from its holder\'s node or another', async () => {
+    const broker = new MemoryBroker({ faults: { delayMs: [5, 15] } });
+    const a = await start(broker, 'a');
+    const b = await start(broker, 'b');
+    const first = idle(a);
+    const second = idle(a);
+    assert.equal(await globals(a).registerName('moved', first), 'yes');
+    assert.equal(await globals(a).reRegisterName('moved', second), 'yes');
+    for (const node of [a, b]) assert.ok(globals(node).whereisName('moved')?.equals(second), `${node.name}: the new holder at once`);
+    a.exit(first, 'kill');
+    const third = idle(b);
+    assert.equal(await globals(b).reRegisterName('moved', third), 'yes', 'held on another node: its owner releases it first');
+    for (const node of [a, b]) assert.ok(globals(node).whereisName('moved')?.equals(third), `${node.name}: moved to b`);
+    assert.ok(a.isAlive(second), 'the former holder runs on');
+  });
+
   test('a one-link cut never grants a name twice: a remote vote is not excused by the owner leaving the view', async () => {
     const broker = new MemoryBroker();
     const a = await start(broker, 'a');

@@ -299,6 +299,24 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
   }
 
   /**
+   * Moves `name` to `pid`, a live process of this node
+   * (`global:re_register_name/2`): every member resolves the new pid when it
+   * resolves, the former holder runs on, and its exit leaves the name alone.
+   * A name this node holds moves atomically; one held on another node is
+   * released by its owner first (for that moment it resolves nowhere); a free
+   * one is registered.
+   */
+  async reRegisterName(name: Name, pid: Pid): Promise<'yes'> {
+    const key = globalKey(name);
+    const node = this.#requireNode();
+    this.#checkRegistrant(node, pid, key);
+    const answer = await this.#call<Answer>({ op: 'reRegister', key, name, pid, timeout: this.#options.registerTimeout });
+    if (answer instanceof Error) throw answer;
+    if (answer !== 'yes') throw new RegistryUnavailableError(`re-registering ${key}: refused`);
+    return answer;
+  }
+
+  /**
    * Removes `name` wherever it is held (`global:unregister_name/1`): on this
    * node, or by asking the owner. When it resolves, no member resolves the
    * name any longer and any member may register it.

@@ -157,6 +157,11 @@ export class NameTable {
       done('no');
       return;
     }
+    this.#claim(key, name, pid, timeoutMs, done);
+  }
+
+  /** Broadcasts a claim of `key` for `pid` and decides it by the members' votes. */
+  #claim(key: string, name: Name, pid: Pid, timeoutMs: number, done: (answer: Answer) => void): void {
     const claim: PendingClaim = {
       key,
       name,
@@ -183,6 +188,37 @@ export class NameTable {
       // A name that cannot cross the wire (too large for a frame) is the caller's error, not the registry's crash.
       this.#finish(claim, error instanceof Error ? error : new Error(String(error)));
     }
+  }
+
+  /**
+   * Moves `key` to `pid` (`global:re_register_name`): held here, the move is
+   * one claim by this node (voters see their owner claim again) whose commit
+   * replaces the former claim on every member at once; the former holder runs
+   * on. Held by another node, its owner releases it first (for a moment it
+   * resolves nowhere); free, it is a registration.
+   */
+  reRegister(key: string, name: Name, pid: Pid, timeoutMs: number, done: (answer: Answer) => void, attempts = 3): void {
+    const retry = (answer: Answer): void => {
+      if (answer !== 'no') done(answer);
+      else if (attempts > 1) this.reRegister(key, name, pid, timeoutMs, done, attempts - 1);
+      else done(new RegistryUnavailableError(`re-registering ${key}: other claims kept winning the race for it`));
+    };
+    const local = this.#local.get(key);
+    if (local === undefined) {
+      const owner = this.records.get(key)?.current?.owner;
+      if (owner === undefined) this.register(key, name, pid, timeoutMs, retry);
+      else this.unregister(key, name, timeoutMs, (error) => (error === undefined ? this.register(key, name, pid, timeoutMs, retry) : done(error)));
+      return;
+    }
+    if (local.claim.pid.equals(pid)) {
+      done('yes');
+      return;
+    }
+    if (this.#pending.has(key)) {
+      retry('no');
+      return;
+    }
+    this.#claim(key, name, pid, timeoutMs, retry);
   }
 
   /**
@@ -568,6 +604,8 @@ export class NameTable {
     this.#pending.delete(key);
     if (pending.timer !== undefined) clearTimeout(pending.timer);
     const claim: Claim = { owner: this.self, pid, epoch };
+    // A re-registration replaces this node's former claim: its holder runs on, and its exit leaves the name alone.
+    this.#local.get(key)?.cancel();
     this.#local.set(key, { claim, cancel });
     this.host.broadcast({ op: 'commit', name, pid, epoch: toWireEpoch(epoch) });
     this.#addClaim(key, name, claim);

@@ -6,6 +6,7 @@ export type ServerRequest =
   | { readonly op: 'register'; readonly key: string; readonly name: Name; readonly pid: Pid; readonly timeout: number }
   | { readonly op: 'whereisConsistent'; readonly key: string; readonly name: Name; readonly timeout: number }
   | { readonly op: 'unregister'; readonly key: string; readonly name: Name; readonly timeout: number }
+  | { readonly op: 'reRegister'; readonly key: string; readonly name: Name; readonly pid: Pid; readonly timeout: number }
   | { readonly op: 'sync'; readonly timeout: number }
   | { readonly op: 'initialSync'; readonly timeout: number };
 
@@ -44,6 +45,9 @@ export const RegistryServer: GenServer<ServerArgs, ServerArgs, ServerRequest> = 
         break;
       case 'whereisConsistent':
         state.table.whereisConsistent(request.key, request.name, request.timeout, answer);
+        break;
+      case 'reRegister':
+        state.table.reRegister(request.key, request.name, request.pid, request.timeout, answer);
         break;
       case 'unregister':
         state.table.unregister(request.key, request.name, request.timeout, (error) => answer(error ?? 'ok'));

@@ -30,6 +30,8 @@ interface PendingClaim {
   /** Members whose vote is still due. */
   readonly awaiting: Set<string>;
   readonly acks: Set<string>;
+  /** The voting round: votes of an earlier round (sent before the view changed) do not count. */
+  round: number;
   /** Owners named by `remote` votes: each must have voted yes itself (never excused by having left our view). */
   readonly remoteOwners: Set<string>;
   readonly done: (answer: 'yes' | 'no' | Error) => void;
@@ -169,6 +171,7 @@ export class NameTable {
       epoch: this.clock.now(),
       awaiting: new Set(this.host.members()),
       acks: new Set(),
+      round: 0,
       remoteOwners: new Set(),
       done,
       timer: undefined,
@@ -183,7 +186,7 @@ export class NameTable {
       this.#finish(claim, new RegistryUnavailableError(`registering ${key}: no answer from ${[...claim.awaiting].join(', ')} within ${timeoutMs} ms`));
     }, timeoutMs);
     try {
-      this.host.broadcast({ op: 'claim', name, pid, epoch: toWireEpoch(claim.epoch) });
+      this.host.broadcast(claimMessage(claim));
     } catch (error) {
       // A name that cannot cross the wire (too large for a frame) is the caller's error, not the registry's crash.
       this.#finish(claim, error instanceof Error ? error : new Error(String(error)));
@@ -332,7 +335,7 @@ export class NameTable {
     switch (message.op) {
       case 'claim': {
         const epoch = this.#received(from, message.epoch, 'claim');
-        if (epoch !== undefined) this.#onClaim(from, keyOf(message), message.name, message.pid, epoch);
+        if (epoch !== undefined) this.#onClaim(from, keyOf(message), message.name, message.pid, epoch, message.round ?? 0);
         return;
       }
       case 'vote':
@@ -419,7 +422,7 @@ export class NameTable {
     for (const claim of this.#pending.values()) {
       if (claim.acks.has(node) || claim.awaiting.has(node)) continue;
       claim.awaiting.add(node);
-      this.host.sendTo(node, { op: 'claim', name: claim.name, pid: claim.pid, epoch: toWireEpoch(claim.epoch) });
+      this.host.sendTo(node, claimMessage(claim));
     }
   }
 
@@ -449,12 +452,13 @@ export class NameTable {
       // one-link cut) decides, not what they knew before.
       claim.acks.clear();
       claim.remoteOwners.clear();
+      claim.round++;
       for (const member of this.host.members()) claim.awaiting.add(member);
       if (claim.awaiting.size === 0) {
         this.#checkVotes(claim);
         continue;
       }
-      this.host.broadcast({ op: 'claim', name: claim.name, pid: claim.pid, epoch: toWireEpoch(claim.epoch) });
+      this.host.broadcast(claimMessage(claim));
     }
     for (const acks of [...this.#acks.values()]) if (acks.awaiting.delete(node)) this.#checkAcks(acks);
     for (const [sid, sync] of [...this.#syncs]) {
@@ -528,39 +532,47 @@ export class NameTable {
     return epoch;
   }
 
-  #onClaim(from: string, key: string, name: Name, pid: Pid, epoch: Epoch): void {
-    const wireEpoch = toWireEpoch(epoch);
+  #onClaim(from: string, key: string, name: Name, pid: Pid, epoch: Epoch, round: number): void {
+    const vote = (answer: { vote: 'yes' } | { vote: 'no'; holder: string } | { vote: 'remote'; owner: string }): void => {
+      this.host.sendTo(from, { op: 'vote', name, epoch: toWireEpoch(epoch), ...(round === 0 ? {} : { round }), ...answer } as GlobalsMessage);
+    };
     if (this.#local.has(key)) {
-      this.host.sendTo(from, { op: 'vote', name, epoch: wireEpoch, vote: 'no', holder: this.self });
+      vote({ vote: 'no', holder: this.self });
       return;
     }
     const own = this.#pending.get(key);
     if (own !== undefined && compareEpochs(own.epoch, epoch) < 0) {
       // Our claim is older: theirs yields.
-      this.host.sendTo(from, { op: 'vote', name, epoch: wireEpoch, vote: 'no', holder: this.self });
+      vote({ vote: 'no', holder: this.self });
       return;
     }
-    const held = this.#votes.outstandingOlder(key, epoch, this.host.registerTimeout);
-    if (held !== undefined) {
-      // We voted for an older claim of another node that may still win: this younger one yields to it, as
-      // racing claims do (a lock in Erlang's global). Without this, a claimant that lost a voter mid-claim
-      // and a second claimant that node cannot hear could both be granted through us.
-      this.host.sendTo(from, { op: 'vote', name, epoch: wireEpoch, vote: 'no', holder: held });
+    // We voted for another node's claim that may still win (a lock in Erlang's global). An older one: this one
+    // yields. A younger one: this one may win only with that claimant's own yes (it yields to an older claim
+    // when it can hear it), as if that node held the name. Across a one-link cut the two claimants cannot
+    // vote on each other, so without this both could be granted through us.
+    const open = this.#votes.outstanding(key, from, this.host.registerTimeout);
+    if (open !== undefined && compareEpochs(open.epoch, epoch) < 0) {
+      vote({ vote: 'no', holder: open.claimant });
       return;
     }
     this.#votes.record(from, key, epoch);
     const owner = this.records.get(key)?.current?.owner;
     if (owner !== undefined && owner !== from) {
       // Someone else holds it in our view; the claimant checks that owner's own vote.
-      this.host.sendTo(from, { op: 'vote', name, epoch: wireEpoch, vote: 'remote', owner });
+      vote({ vote: 'remote', owner });
       return;
     }
-    this.host.sendTo(from, { op: 'vote', name, epoch: wireEpoch, vote: 'yes' });
+    if (open !== undefined) {
+      vote({ vote: 'remote', owner: open.claimant });
+      return;
+    }
+    vote({ vote: 'yes' });
   }
 
   #onVote(from: string, message: Extract<GlobalsMessage, { op: 'vote' }>): void {
     const claim = this.#pending.get(keyOf(message));
     if (claim === undefined || !sameEpoch(claim.epoch, fromWireEpoch(message.epoch))) return; // a vote on a claim already decided
+    if ((message.round ?? 0) !== claim.round) return; // cast before the view changed: it counts for nothing now
     if (!claim.awaiting.delete(from)) return;
     if (message.vote === 'no') {
       this.#finish(claim, 'no');
@@ -822,7 +834,7 @@ export class NameTable {
     }
     for (const [qid, query] of this.#queries) if (query.awaiting.has(peer)) this.host.sendTo(peer, { op: 'whereis', name: query.name, qid });
     for (const claim of this.#pending.values()) {
-      if (claim.awaiting.has(peer)) this.host.sendTo(peer, { op: 'claim', name: claim.name, pid: claim.pid, epoch: toWireEpoch(claim.epoch) });
+      if (claim.awaiting.has(peer)) this.host.sendTo(peer, claimMessage(claim));
     }
     for (const [id, acks] of this.#acks) {
       if (!acks.awaiting.has(peer) || !id.startsWith('commit\u0000')) continue;
@@ -988,6 +1000,11 @@ export class NameTable {
 
 /** How long a release fences off stale copies of the claim it released. */
 const TOMBSTONE_TTL_MS = 60_000;
+
+function claimMessage(claim: PendingClaim): GlobalsMessage {
+  const message = { op: 'claim' as const, name: claim.name, pid: claim.pid, epoch: toWireEpoch(claim.epoch) };
+  return claim.round === 0 ? message : { ...message, round: claim.round };
+}
 
 function ackId(of: 'commit' | 'release', key: string, epoch: Epoch): string {
   return `${of}\u0000${key}\u0000${epoch.wall}.${epoch.counter}`;

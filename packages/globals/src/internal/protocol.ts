@@ -12,13 +12,15 @@ export type WireEpoch = [number, number, string];
 export type WireClaim = { readonly name: Name; readonly pid: Pid; readonly epoch: WireEpoch };
 
 export type GlobalsMessage =
-  | { readonly op: 'claim'; readonly name: Name; readonly pid: Pid; readonly epoch: WireEpoch }
-  | { readonly op: 'vote'; readonly name: Name; readonly epoch: WireEpoch; readonly vote: 'yes' }
-  | { readonly op: 'vote'; readonly name: Name; readonly epoch: WireEpoch; readonly vote: 'no'; readonly holder: string }
+  /** `round` counts the claim's voting rounds (a new one when the view changes mid-claim); absent: 0. */
+  | { readonly op: 'claim'; readonly name: Name; readonly pid: Pid; readonly epoch: WireEpoch; readonly round?: number }
+  | { readonly op: 'vote'; readonly name: Name; readonly epoch: WireEpoch; readonly round?: number; readonly vote: 'yes' }
+  | { readonly op: 'vote'; readonly name: Name; readonly epoch: WireEpoch; readonly round?: number; readonly vote: 'no'; readonly holder: string }
   | {
       readonly op: 'vote';
       readonly name: Name;
       readonly epoch: WireEpoch;
+      readonly round?: number;
       readonly vote: 'remote';
       readonly owner: string;
     }
@@ -95,10 +97,12 @@ export function parseMessage(raw: unknown): GlobalsMessage {
       name(message);
       pid(message, 'pid');
       epoch(message['epoch']);
+      if (message['round'] !== undefined) count(message, 'round');
       break;
     case 'vote':
       name(message);
       epoch(message['epoch']);
+      if (message['round'] !== undefined) count(message, 'round');
       if (message['vote'] === 'no') text(message, 'holder');
       else if (message['vote'] === 'remote') text(message, 'owner');
       else if (message['vote'] !== 'yes') throw new MalformedMessage('vote: bad vote');

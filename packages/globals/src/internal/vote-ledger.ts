@@ -42,19 +42,21 @@ export class VoteLedger {
   }
 
   /**
-   * A claim of another node on `key`, older than `epoch`, that this node
+   * The oldest claim of a node other than `except` on `key` that this node
    * voted for within the last `withinMs` and that has been neither committed
    * nor aborted since: a claim that may still win (Erlang's `global` holds a
    * lock for it). Scans the votes of that key's claimants only.
    */
-  outstandingOlder(key: string, epoch: Epoch, withinMs: number): string | undefined {
+  outstanding(key: string, except: string, withinMs: number): { readonly claimant: string; readonly epoch: Epoch } | undefined {
     const now = Date.now();
+    let oldest: { claimant: string; epoch: Epoch } | undefined;
     for (const claimant of this.#claimants.get(key) ?? []) {
-      if (claimant === epoch.node) continue;
+      if (claimant === except) continue;
       const vote = this.#votes.get(`${claimant}\u0000${key}`);
-      if (vote !== undefined && !vote.settled && now - vote.at < withinMs && compareEpochs(vote.epoch, epoch) < 0) return claimant;
+      if (vote === undefined || vote.settled || now - vote.at >= withinMs) continue;
+      if (oldest === undefined || compareEpochs(vote.epoch, oldest.epoch) < 0) oldest = { claimant, epoch: vote.epoch };
     }
-    return undefined;
+    return oldest;
   }
 
   /** The claim was committed or aborted: it no longer holds back others. */

@@ -131,8 +131,10 @@ describe('globals in everyday operation (shipped defaults, no sync())', () => {
     const server = a.whereis(globals(a).serverName);
     assert.ok(server !== undefined, 'the registry actor is registered locally');
     a.exit(server, 'kill');
-    // No blind window: the names it knew stay.
+    // No blind window: the names it knew stay, and a request made before the restart waits for it.
     assert.ok(globals(a).whereisName('before')?.equals(pb));
+    const own = idle(a);
+    assert.equal(await globals(a).registerName('right-after-the-crash', own), 'yes');
     const later = idle(b);
     assert.equal(await globals(b).registerName('during', later), 'yes');
     assert.ok(globals(a).whereisName('during')?.equals(later), 'a commit sent while it restarted reached the new actor');

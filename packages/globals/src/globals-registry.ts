@@ -117,6 +117,8 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
   #down = false;
   #detaching = false;
   readonly #listeners: (() => void)[] = [];
+  /** Requests waiting for a registry actor to run again. */
+  readonly #startWaiters = new Set<(started: boolean) => void>();
 
   constructor(options: GlobalsRegistryOptions = {}) {
     super();
@@ -243,8 +245,9 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
                 table,
                 started: (pid) => {
                   this.#server = pid;
-                  // What arrived while no actor ran goes first, in order.
+                  // What arrived while no actor ran goes first, in order; then the requests that waited for it.
                   for (const info of this.#inbox.splice(0)) node.send(pid, info);
+                  for (const waiter of [...this.#startWaiters]) queueMicrotask(() => waiter(true));
                 },
               },
               { name: serverName },
@@ -381,17 +384,44 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
     if (!node.isAlive(pid)) throw new BadArgError(`registerName ${key}: ${pid.key} is not alive`);
   }
 
+  /**
+   * A request to the registry actor. One that finds no actor running (it is
+   * between a crash and its supervisor's restart) waits for the next one, up
+   * to `registerTimeout`, instead of failing: a restart is invisible to
+   * callers but for the claims it interrupted.
+   */
   async #call<T>(request: ServerRequest): Promise<T> {
     const node = this.#requireNode();
-    if (this.#down) throw new RegistryUnavailableError('the globals registry of this node is down for good (its supervisor gave up)');
-    const server = this.#server;
-    if (server === undefined) throw new RegistryUnavailableError('the globals registry is not running');
-    try {
-      return await node.call<T>(server, request, { timeout: Infinity });
-    } catch (error) {
-      if (error instanceof CallError) throw new RegistryUnavailableError(`the globals registry failed: ${error.message}`);
-      throw error;
+    const deadline = Date.now() + this.#options.registerTimeout;
+    for (;;) {
+      if (this.#down) throw new RegistryUnavailableError('the globals registry of this node is down for good (its supervisor gave up)');
+      const server = this.#server;
+      if (server === undefined || !node.isAlive(server)) {
+        if (!(await this.#nextStart(deadline))) throw new RegistryUnavailableError('the globals registry is not running');
+        continue;
+      }
+      try {
+        return await node.call<T>(server, request, { timeout: Infinity });
+      } catch (error) {
+        // noproc: it died before it got the request, which is safe to send again to its successor.
+        if (error instanceof CallError && error.reason === 'noproc' && Date.now() < deadline) continue;
+        if (error instanceof CallError) throw new RegistryUnavailableError(`the globals registry failed: ${error.message}`);
+        throw error;
+      }
     }
+  }
+
+  /** Resolves true when a registry actor (re)starts before `deadline`, false otherwise (or when it is down for good). */
+  #nextStart(deadline: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish(false), Math.max(0, deadline - Date.now()));
+      const finish = (started: boolean): void => {
+        clearTimeout(timer);
+        this.#startWaiters.delete(finish);
+        resolve(started);
+      };
+      this.#startWaiters.add(finish);
+    });
   }
 
   /** To the registry actor; held while none is running (it restarts), handed to the next one in order. */
@@ -434,6 +464,7 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
     if (this.#detaching || this.#node?.alive !== true) return;
     this.#down = true;
     this.#server = undefined;
+    for (const waiter of [...this.#startWaiters]) waiter(false);
     this.#inbox.length = 0;
     this.#table?.close();
     this.#logger?.error(

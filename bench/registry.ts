@@ -71,8 +71,11 @@ async function joinOnce(makeTransport: () => Transport, id: string, expected: re
   });
   const registry = globals(joined!);
   const missing = expected.filter((name) => registry.whereisName(name) === undefined).length;
+  const members = joined!.nodes();
   await joined!.stop();
-  if (missing > 0) throw new Error(`a joining node missed ${missing} of ${expected.length} names when Node.start resolved`);
+  if (missing > 0) {
+    throw new Error(`a joining node missed ${missing} of ${expected.length} names when Node.start resolved (it knew ${registry.registered().length}, in ${ms.toFixed(0)} ms, members ${members.join(', ') || 'none'})`);
+  }
   return ms;
 }
 
@@ -124,6 +127,9 @@ let round = 0;
 
 async function figures(nodes: Node[], makeTransport: () => Transport, id: string, url?: string): Promise<Figures> {
   const [a, b] = nodes as [Node, Node, Node];
+  // First, on a fresh cluster: after the heavy phases below, a joiner over RabbitMQ was seen to get no answer
+  // within its join window (under investigation; see the issue note).
+  const [join, joinEmpty] = await joinFigures(nodes, makeTransport, id);
   const sequential = async (): Promise<number> => {
     const tag = round++;
     const pids = idlers(a, SEQUENTIAL);
@@ -233,7 +239,6 @@ async function figures(nodes: Node[], makeTransport: () => Transport, id: string
     return (total * 1000) / DEATHS;
   }, { runs: 3 });
 
-  const [join, joinEmpty] = await joinFigures(nodes, makeTransport, id);
   return { register, join, joinEmpty, concurrent, unregister, whereis, whereisTuple, death, ...(broadcast !== undefined ? { broadcast } : {}) };
 }
 

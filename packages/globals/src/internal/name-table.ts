@@ -42,6 +42,9 @@ export type Answer = 'yes' | 'no' | Error;
 
 /** A commit or an acknowledged release waiting for every member to have applied it (read-your-writes). */
 interface PendingAcks {
+  readonly id: string;
+  readonly of: 'commit' | 'release';
+  readonly key: string;
   readonly awaiting: Set<string>;
   readonly done: () => void;
   readonly timer: NodeJS.Timeout;
@@ -229,12 +232,7 @@ export class NameTable {
    * asking its owner. `done` runs once no member resolves the name any longer.
    */
   unregister(key: string, name: Name, timeoutMs: number, done: (error?: Error) => void): void {
-    const local = this.#local.get(key);
-    if (local !== undefined) {
-      local.cancel();
-      this.#releaseLocal(key, local.claim, 'unregistered', done);
-      return;
-    }
+    if (this.#unregisterHeld(key, () => done())) return;
     const owner = this.records.get(key)?.current?.owner;
     if (owner === undefined || !this.host.members().includes(owner)) {
       done();
@@ -247,6 +245,15 @@ export class NameTable {
     }, timeoutMs);
     this.#unregisters.set(qid, { owner, name, timer, done });
     this.host.sendTo(owner, { op: 'unregister', name, qid });
+  }
+
+  /** Releases `key` if this node holds it (`acknowledged` once every member applied that); false when it does not. */
+  #unregisterHeld(key: string, acknowledged: () => void): boolean {
+    const local = this.#local.get(key);
+    if (local === undefined) return false;
+    local.cancel();
+    this.#releaseLocal(key, local.claim, 'unregistered', acknowledged);
+    return true;
   }
 
   /** Resolves once every current member has sent its claims (`global:sync/0`). */
@@ -372,15 +379,8 @@ export class NameTable {
       case 'where':
         return this.#onWhere(from, message.qid, message.pid ?? undefined);
       case 'unregister': {
-        const key = keyOf(message);
         const answer = (): void => void this.host.sendTo(from, { op: 'unregistered', qid: message.qid });
-        const local = this.#local.get(key);
-        if (local === undefined) {
-          answer();
-          return;
-        }
-        local.cancel();
-        this.#releaseLocal(key, local.claim, 'unregistered', answer);
+        if (!this.#unregisterHeld(keyOf(message), answer)) answer();
         return;
       }
       case 'unregistered': {
@@ -485,9 +485,22 @@ export class NameTable {
    * whatever the old actor's mailbox lost is re-learnt within a round trip.
    */
   restarted(): void {
+    this.#abandonWaiting('the registry restarted while the claim was in flight');
+    for (const member of this.host.members()) this.#sendSync(member, true, []);
+  }
+
+  /** The registry is going away: stop every timer, send nothing. */
+  close(): void {
+    this.#abandonWaiting('the registry stopped while the claim was in flight');
+    for (const answers of this.#answers.values()) if (answers.timer !== undefined) clearTimeout(answers.timer);
+    this.#answers.clear();
+  }
+
+  /** Everything that waited on the registry actor ends: its callers' calls died with it. */
+  #abandonWaiting(why: string): void {
     for (const claim of this.#pending.values()) {
       if (claim.timer !== undefined) clearTimeout(claim.timer);
-      claim.done(new RegistryUnavailableError('the registry restarted while the claim was in flight'));
+      claim.done(new RegistryUnavailableError(why));
     }
     this.#pending.clear();
     for (const acks of this.#acks.values()) clearTimeout(acks.timer);
@@ -500,14 +513,6 @@ export class NameTable {
     for (const sync of this.#syncs.values()) clearTimeout(sync.timer);
     this.#syncs.clear();
     if (this.#joining !== undefined) this.#joining.done();
-    for (const member of this.host.members()) this.#sendSync(member, true, []);
-  }
-
-  /** The registry is going away: stop every timer. */
-  close(): void {
-    this.restarted();
-    for (const answers of this.#answers.values()) if (answers.timer !== undefined) clearTimeout(answers.timer);
-    this.#answers.clear();
   }
 
   // ---- the protocol ------------------------------------------------------------------
@@ -652,19 +657,16 @@ export class NameTable {
       acks.done();
     }, this.host.registerTimeout);
     this.#acks.get(id)?.done(); // a duplicate (it cannot happen for one epoch, but never strand a caller)
-    this.#acks.set(id, { awaiting, done, timer });
+    this.#acks.set(id, { id, of, key, awaiting, done, timer });
   }
 
   #checkAcks(acks: PendingAcks): void {
-    if (acks.awaiting.size > 0) return;
-    for (const [id, candidate] of this.#acks) {
-      if (candidate !== acks) continue;
-      this.#acks.delete(id);
-      clearTimeout(acks.timer);
-      acks.done();
-      return;
-    }
+    if (acks.awaiting.size > 0 || this.#acks.get(acks.id) !== acks) return;
+    this.#acks.delete(acks.id);
+    clearTimeout(acks.timer);
+    acks.done();
   }
+
 
   /** The registrant exited: the name goes at once, here and (by `release`) everywhere. */
   #localExit(key: string, epoch: Epoch, reason: ExitReason): void {
@@ -806,17 +808,14 @@ export class NameTable {
     }
     for (const sid of sids) if (answers.sids.size < 64) answers.sids.add(sid);
     if (answers.timer !== undefined) return;
-    const now = Date.now();
-    answers.tokens = Math.min(SYNC_ANSWER_BURST, answers.tokens + (now - answers.refilled) / SYNC_ANSWER_INTERVAL_MS);
-    answers.refilled = now;
+    refill(answers);
     const wait = answers.tokens >= 1 ? 0 : (1 - answers.tokens) * SYNC_ANSWER_INTERVAL_MS;
     answers.timer = setTimeout(() => {
       const current = this.#answers.get(peer);
       if (current === undefined) return;
       current.timer = undefined;
-      const at = Date.now();
-      current.tokens = Math.min(SYNC_ANSWER_BURST, current.tokens + (at - current.refilled) / SYNC_ANSWER_INTERVAL_MS) - 1;
-      current.refilled = at;
+      refill(current);
+      current.tokens -= 1;
       const answered = [...current.sids];
       current.sids.clear();
       this.#sendSync(peer, false, answered);
@@ -836,11 +835,10 @@ export class NameTable {
     for (const claim of this.#pending.values()) {
       if (claim.awaiting.has(peer)) this.host.sendTo(peer, claimMessage(claim));
     }
-    for (const [id, acks] of this.#acks) {
-      if (!acks.awaiting.has(peer) || !id.startsWith('commit\u0000')) continue;
-      const key = id.slice('commit\u0000'.length, id.lastIndexOf('\u0000'));
-      const local = this.#local.get(key);
-      const record = this.records.get(key);
+    for (const acks of this.#acks.values()) {
+      if (!acks.awaiting.has(peer) || acks.of !== 'commit') continue;
+      const local = this.#local.get(acks.key);
+      const record = this.records.get(acks.key);
       if (local === undefined || record === undefined) continue;
       this.host.sendTo(peer, { op: 'commit', name: record.name, pid: local.claim.pid, epoch: toWireEpoch(local.claim.epoch) });
     }
@@ -1000,6 +998,13 @@ export class NameTable {
 
 /** How long a release fences off stale copies of the claim it released. */
 const TOMBSTONE_TTL_MS = 60_000;
+
+/** Adds the tokens earned since the bucket was last refilled. */
+function refill(bucket: { tokens: number; refilled: number }): void {
+  const now = Date.now();
+  bucket.tokens = Math.min(SYNC_ANSWER_BURST, bucket.tokens + (now - bucket.refilled) / SYNC_ANSWER_INTERVAL_MS);
+  bucket.refilled = now;
+}
 
 function claimMessage(claim: PendingClaim): GlobalsMessage {
   const message = { op: 'claim' as const, name: claim.name, pid: claim.pid, epoch: toWireEpoch(claim.epoch) };

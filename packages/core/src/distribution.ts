@@ -1,3 +1,4 @@
+import type { Via } from './dest.js';
 import type { ExitReason } from './exit-reason.js';
 import type { Pid, Ref } from './pid.js';
 import type { Node } from './node.js';
@@ -5,6 +6,27 @@ import type { Logger } from 'pino';
 
 /** How an exit signal travels: from a dying linked process, or from `exit/2`. */
 export type SignalKind = 'link' | 'exit';
+
+/**
+ * A remote spawn as the core hands it to {@link Distribution.spawn}: start
+ * the catalogue entry `key` of `node` with `args` (see `GenServer.startOn`).
+ */
+export interface RemoteSpawnRequest {
+  /** The target node: another member, never this one. */
+  readonly node: string;
+  /** The key in the target node's `node.behaviours`. */
+  readonly key: string;
+  /** Must cross the wire (the implementation refuses what cannot with `SpawnError('bad_args')`, before sending). */
+  readonly args: unknown;
+  /** Registered on the target node before the child runs (a string is node-local there). */
+  readonly name: string | Via | undefined;
+  /** The calling process, to be linked to the child on the target node before the child runs. */
+  readonly link: Pid | undefined;
+  /** A monitor of `watcher` (a local process) on the child, placed on the target node before the child runs. */
+  readonly monitor: { readonly watcher: Pid; readonly ref: Ref } | undefined;
+  /** Milliseconds for the whole start, the child's `init` included (finite, > 0). */
+  readonly timeout: number;
+}
 
 /**
  * What a node asks of the cluster layer for pids of other nodes. Implemented
@@ -29,6 +51,22 @@ export interface Distribution {
    * it, `GenServer.multiCall` and `abcast` count every other node as bad.
    */
   sendNamed?(from: Pid | undefined, node: string, name: string, message: unknown): boolean;
+  /**
+   * Starts a catalogue entry on another node (OTP's `spawn/4`, with
+   * `spawn_link/4` and `spawn_monitor/4`'s atomicity). Resolves with the
+   * child's pid once it runs (a GenServer: after its `init`). The target node
+   * links and monitors the child to the caller (`DistributionHost.link`,
+   * `.monitor`) before the child runs; when the answer arrives the
+   * implementation, synchronously and before handling any later frame, calls
+   * `host.link(child, request.link)` and `host.monitored(watcher, child, ref)`
+   * here. Rejects with `SpawnError` (`unknown_node`, `noconnection` at once
+   * when the node goes down, `timeout` after `request.timeout`,
+   * `bad_args`, `unknown_behaviour`, `start_failed`) or
+   * `AlreadyStartedError`; it always settles within `request.timeout`. A
+   * child whose answer comes after the timeout is killed. Optional: without
+   * it, a spawn on another node fails with `SpawnError('noconnection')`.
+   */
+  spawn?(request: RemoteSpawnRequest): Promise<Pid>;
   /** Names of the live member nodes, this one excluded. */
   nodes(): string[];
   /** Leaves the cluster gracefully (peers see `nodedown` at once). */
@@ -57,6 +95,13 @@ export interface DistributionHost {
   monitor(watcher: Pid, target: Pid, ref: Ref): void;
   demonitor(watcher: Pid, target: Pid, ref: Ref): void;
   down(watcher: Pid, ref: Ref, pid: Pid, reason: ExitReason): void;
+  /**
+   * A peer placed a monitor of the local `watcher` on its process `target`
+   * under `ref` (a remote spawn with `monitor`): the watcher records it, so
+   * the `DOWN` reaches it and a `nodedown` fires it. When the watcher is gone,
+   * the peer is told to drop the monitor.
+   */
+  monitored(watcher: Pid, target: Pid, ref: Ref): void;
   /** Every link and monitor towards `node`'s processes fires with `noconnection`. */
   nodeDown(node: string): void;
   nodeUp(node: string): void;

@@ -113,3 +113,43 @@ export class NodeStoppedError extends RosterError {
   readonly code = 'node_stopped';
   override readonly name = 'NodeStoppedError';
 }
+
+/**
+ * Why a remote spawn (`GenServer.startOn`, `spawnOn`) failed:
+ * - `unknown_behaviour`: nothing is registered under the key in the target node's `node.behaviours`.
+ * - `unknown_node`: the target node is not a live member of the cluster when the spawn is asked for.
+ * - `noconnection`: this node is not clustered (or its distribution cannot spawn), the target node
+ *   went down during the spawn, or it was stopping.
+ * - `timeout`: no answer within the spawn's `timeout` (init included); a child started too late is killed.
+ * - `bad_args`: the args (or the name) cannot cross the wire, refused before anything was sent
+ *   (`cause` is the `WireEncodeError`), or the target node refused the name (no such registry there).
+ * - `start_failed`: the child was created but did not start: its GenServer `init` failed, stopped
+ *   or answered `ignore()`; `reason` is why.
+ */
+export type SpawnErrorCode = 'unknown_behaviour' | 'unknown_node' | 'noconnection' | 'timeout' | 'bad_args' | 'start_failed';
+
+/**
+ * A remote spawn failed; match on `code` (see {@link SpawnErrorCode}). A name
+ * that is taken is an `AlreadyStartedError` instead, as for `GenServer.start`.
+ */
+export class SpawnError extends RosterError {
+  override readonly name = 'SpawnError';
+  /** For `start_failed`: the child's exit reason (`'ignore'` when its `init` answered `ignore()`). */
+  readonly reason: ExitReason;
+
+  constructor(
+    readonly code: SpawnErrorCode,
+    /** The node the spawn was for. */
+    readonly node: string,
+    /** The catalogue key asked for. */
+    readonly key: string,
+    details: { readonly reason?: ExitReason; readonly detail?: string; readonly cause?: unknown } = {},
+  ) {
+    const detail = details.detail ?? (details.reason !== undefined ? formatReason(details.reason) : undefined);
+    super(
+      `spawn of ${JSON.stringify(key)} on ${node} failed: ${code}${detail === undefined ? '' : `: ${detail}`}`,
+      details.cause !== undefined ? { cause: details.cause } : details.reason instanceof Error ? { cause: details.reason } : undefined,
+    );
+    this.reason = details.reason;
+  }
+}

@@ -1,4 +1,4 @@
-import { AlreadyStartedError, CallError, NodeStoppedError, StartError } from './errors.js';
+import { AlreadyStartedError, CallError, NodeStoppedError, SpawnError, StartError } from './errors.js';
 import { describeDest, type Via } from './dest.js';
 import { formatReason, isCleanExit, type ExitMessage, type ExitReason } from './exit-reason.js';
 import type { Node } from './node.js';
@@ -8,10 +8,13 @@ import { Proc, isThenable } from './internal/process.js';
 import { RUNTIME } from './internal/runtime-access.js';
 import { DEFAULT_CALL_TIMEOUT, type Runtime } from './internal/runtime.js';
 import { abcast, checkTargets, multiCall, type MultiCallResult } from './internal/multi-call.js';
+import { planStartOn, startRemote, type RemoteStartOptions } from './internal/remote-start.js';
+import { checkKey } from './behaviour-catalogue.js';
 import { ExitSignal, type CallMessage, type CastMessage, type From, type StopMessage } from './internal/signals.js';
 
 export type { From } from './internal/signals.js';
 export type { MultiCallResult } from './internal/multi-call.js';
+export type { RemoteStartOptions } from './internal/remote-start.js';
 
 /** Options of `GenServer.multiCall`. */
 export interface MultiCallOptions {
@@ -165,8 +168,68 @@ function startMonitor<S, A>(self: Process, behaviour: IgnorableGenServer<S, A>, 
 async function startMonitor<S, A>(self: Process, behaviour: IgnorableGenServer<S, A>, args: A, options?: StartOptions): Promise<MonitoredStart | 'ignore'> {
   if (!(self instanceof Proc)) throw new TypeError('GenServer.startMonitor: self must be a process');
   let ref: Ref | undefined;
-  const started = await startServer(self.runtime, behaviour, args, options, undefined, (pid) => (ref = self.monitor(pid)));
+  const started = await startServer(self.runtime, behaviour, args, options, undefined, { onCreated: (pid) => (ref = self.monitor(pid)) });
   return started === 'ignore' ? started : { pid: started, ref: ref! };
+}
+
+/**
+ * Starts the catalogue entry `key` of `node` with `args` (OTP's `spawn/4`,
+ * `spawn_link/4` and `spawn_monitor/4`, by key instead of module): a
+ * GenServer behaviour is started as `GenServer.start` would (resolving after
+ * its `init`), a process body is spawned. `caller` is a Node, or a process
+ * for `link` or `monitor`; with `monitor: true` it resolves to `{ pid, ref }`.
+ * When `node` is this node the child starts here, its args passed by
+ * reference; otherwise through the cluster (the args must cross the wire).
+ *
+ * Link and monitor are in place before the child runs, on its node: a child
+ * that dies at once still gives the caller its `EXIT` / `DOWN` with its
+ * reason, and a caller that died meanwhile makes the child get an exit
+ * signal (`noproc`). A start that fails gives neither: the rejection says it.
+ *
+ * Rejects with `SpawnError` (see `SpawnErrorCode`: `unknown_behaviour`,
+ * `unknown_node`, `noconnection`, `timeout`, `bad_args`, `start_failed`),
+ * `AlreadyStartedError` for a name that is taken, `TypeError` for a bad
+ * argument. Settles within `timeout` (default 5000 ms, `init` included); a
+ * child whose start completes after that is killed.
+ */
+function startOn(caller: Node | Process, node: string, key: string, args: unknown, options?: RemoteStartOptions & { readonly monitor?: false }): Promise<Pid>;
+function startOn(caller: Node | Process, node: string, key: string, args: unknown, options: RemoteStartOptions & { readonly monitor: true }): Promise<MonitoredStart>;
+function startOn(caller: Node | Process, node: string, key: string, args: unknown, options?: RemoteStartOptions): Promise<Pid | MonitoredStart>;
+function startOn(caller: Node | Process, node: string, key: string, args: unknown, options?: RemoteStartOptions): Promise<Pid | MonitoredStart> {
+  return startOnImpl('GenServer.startOn', caller, node, key, args, options);
+}
+
+/** `GenServer.startOn` and `spawnOn` under the name `where` used in their errors. */
+export async function startOnImpl(
+  where: string,
+  caller: Node | Process,
+  node: string,
+  key: string,
+  args: unknown,
+  options: RemoteStartOptions | undefined,
+): Promise<Pid | MonitoredStart> {
+  const runtime = runtimeOf(where, caller);
+  const plan = planStartOn(where, runtime, caller instanceof Proc ? caller : undefined, node, key, options);
+  if (node !== runtime.name) return startRemote(plan, args);
+  const proc = plan.proc;
+  let ref: Ref | undefined;
+  try {
+    const pid = await startFromCatalogue(runtime.node, key, args, {
+      name: plan.name,
+      link: plan.link ? proc : undefined,
+      timeout: plan.timeout,
+      onCreated: plan.monitor ? (pid) => (ref = proc!.monitor(pid)) : undefined,
+      // As on another node: a failed start gives no DOWN, the rejection says it.
+      onFailed: plan.monitor ? () => proc!.demonitor(ref!, { flush: true }) : undefined,
+    });
+    return ref === undefined ? pid : { pid, ref };
+  } catch (error) {
+    if (error instanceof StartError) {
+      const code = error.reason === 'timeout' ? 'timeout' : 'start_failed';
+      throw new SpawnError(code, node, key, { reason: error.reason, cause: error });
+    }
+    throw error;
+  }
 }
 
 /** Starts and talks to GenServers. */
@@ -174,6 +237,7 @@ export const GenServer = {
   start,
   startLink,
   startMonitor,
+  startOn,
 
   call<R = unknown>(caller: Caller, dest: Pid | string | Via, request: unknown, options?: CallOptions): Promise<R> {
     return caller.call<R>(dest, request, options);
@@ -267,23 +331,28 @@ function sameReason(a: ExitReason, b: ExitReason): boolean {
   return a === b || formatReason(a) === formatReason(b);
 }
 
-async function startServer<S, A>(
+/** What a start tells its caller along the way (see {@link CatalogueStartOptions}). */
+interface StartHooks {
+  readonly onCreated?: ((pid: Pid) => void) | undefined;
+  readonly onFailed?: ((pid: Pid) => void) | undefined;
+  readonly onStarted?: ((pid: Pid) => void) | undefined;
+}
+
+/** A new process of `runtime`, not running yet, with its name registered; throws `AlreadyStartedError` when taken. */
+async function createNamed(
   runtime: Runtime,
-  behaviour: IgnorableGenServer<S, A>,
-  args: A,
-  options: StartOptions | undefined,
+  name: string | Via | undefined,
   parent: Proc | undefined,
-  monitor: ((pid: Pid) => void) | undefined,
-): Promise<Pid | 'ignore'> {
-  if (typeof behaviour?.init !== 'function') throw new TypeError('GenServer.start: behaviour.init must be a function');
+  hooks: StartHooks | undefined,
+): Promise<{ readonly proc: Proc; readonly abandon: (reason: ExitReason) => void }> {
   const proc = runtime.createProcess(parent, parent !== undefined);
-  monitor?.(proc.pid);
+  hooks?.onCreated?.(proc.pid);
   const abandon = (reason: ExitReason): void => {
     // The caller learns of the failure from the rejection, not from an EXIT (OTP 26's init_fail).
+    if (proc.alive) hooks?.onFailed?.(proc.pid);
     parent?.unlink(proc.pid);
     proc.terminate(reason);
   };
-  const name = options?.name;
   if (name !== undefined) {
     let answer: 'yes' | 'no';
     try {
@@ -297,6 +366,19 @@ async function startServer<S, A>(
       throw new AlreadyStartedError(safeResolve(runtime, name), describeDest(name));
     }
   }
+  return { proc, abandon };
+}
+
+async function startServer<S, A>(
+  runtime: Runtime,
+  behaviour: IgnorableGenServer<S, A>,
+  args: A,
+  options: { readonly name?: string | Via | undefined; readonly timeout?: number | undefined } | undefined,
+  parent: Proc | undefined,
+  hooks: StartHooks | undefined,
+): Promise<Pid | 'ignore'> {
+  if (typeof behaviour?.init !== 'function') throw new TypeError('GenServer.start: behaviour.init must be a function');
+  const { proc, abandon } = await createNamed(runtime, options?.name, parent, hooks);
   let state: InitResult<S> | Ignore;
   try {
     const initialised = behaviour.init(args, proc);
@@ -320,6 +402,8 @@ async function startServer<S, A>(
     abandon('normal');
     return 'ignore';
   }
+  // Before anything the server does: a remote caller hears of the start before any signal of its.
+  hooks?.onStarted?.(proc.pid);
   const loop = new ServerLoop(behaviour as GenServer<S, A>, proc, state instanceof Ok ? (state.state as S) : state);
   const action = state instanceof Ok ? state.action : undefined;
   // A `continue` from init runs before the first message; the loop starts once it has settled.
@@ -327,6 +411,63 @@ async function startServer<S, A>(
   if (continued === undefined) proc.startLoop(loop.handle);
   else continued.then(() => proc.startLoop(loop.handle), () => proc.startLoop(loop.handle));
   return proc.pid;
+}
+
+/** Options of {@link startFromCatalogue}. */
+export interface CatalogueStartOptions {
+  /** Registers the child before it runs: a node-local string or `via(key, name)`. */
+  readonly name?: string | Via | undefined;
+  /** Links the child to this process (a GenServer is then started as by `GenServer.startLink`). */
+  readonly link?: Process | undefined;
+  /** Milliseconds a GenServer's `init` may take; past it the child is killed and the start fails with `timeout`. Default: no limit. */
+  readonly timeout?: number | undefined;
+  /**
+   * For distribution layers answering a peer's spawn: called with the new pid
+   * once the process exists, before its name is registered or it runs (link
+   * or monitor a remote caller here, through `DistributionHost.link` / `.monitor`).
+   */
+  readonly onCreated?: ((pid: Pid) => void) | undefined;
+  /** Called when the start fails, before the (still living) child is terminated: undo `onCreated` here. */
+  readonly onFailed?: ((pid: Pid) => void) | undefined;
+  /**
+   * Called once the child runs (a GenServer after `init`, before any
+   * `handleContinue`; a process body before its first turn), synchronously,
+   * before anything the child does: answer a remote caller here.
+   */
+  readonly onStarted?: ((pid: Pid) => void) | undefined;
+}
+
+/**
+ * Starts the entry `key` of `node.behaviours` here with `args`: a GenServer
+ * behaviour as `GenServer.start` (or `startLink` with `link`) would, a
+ * process body is spawned (its name registered first, as a GenServer's is).
+ * Resolves with the pid once the child runs. Rejects with
+ * `SpawnError('unknown_behaviour')` for a key nothing is registered under,
+ * `AlreadyStartedError` for a name that is taken, `StartError` when a
+ * GenServer's `init` fails, stops, times out or answers `ignore()` (reason
+ * `'ignore'`), and `TypeError` for a bad argument.
+ */
+export async function startFromCatalogue(node: Node, key: string, args: unknown, options?: CatalogueStartOptions): Promise<Pid> {
+  const where = 'startFromCatalogue';
+  const runtime = runtimeOf(where, node);
+  if (node instanceof Proc) throw new TypeError(`${where}: node must be a Node, got a process`);
+  checkKey(where, key);
+  const link = options?.link;
+  if (link !== undefined && !(link instanceof Proc)) throw new TypeError(`${where}: options.link must be a process`);
+  const entry = runtime.node.behaviours.get(key);
+  if (entry === undefined) {
+    throw new SpawnError('unknown_behaviour', runtime.name, key, { detail: `nothing is registered under it in ${runtime.name}'s node.behaviours` });
+  }
+  if (entry.kind === 'process') {
+    const { proc } = await createNamed(runtime, options?.name, link, options);
+    const body = entry.body;
+    proc.start((self) => body(self, args));
+    options?.onStarted?.(proc.pid);
+    return proc.pid;
+  }
+  const started = await startServer(runtime, entry.behaviour, args, options, link, options);
+  if (started === 'ignore') throw new StartError('ignore');
+  return started;
 }
 
 function safeResolve(runtime: Runtime, name: string | Via): Pid | undefined {

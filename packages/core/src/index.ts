@@ -19,6 +19,8 @@ export {
   StartError,
   SupervisorError,
   NodeStoppedError,
+  SpawnError,
+  type SpawnErrorCode,
   type SupervisorErrorCode,
   type CallFailure,
 } from './errors.js';
@@ -47,7 +49,12 @@ export {
   type CastResult,
   type StartOptions,
   type Caller,
+  type RemoteStartOptions,
+  type CatalogueStartOptions,
+  startFromCatalogue,
 } from './gen-server.js';
+export { BehaviourCatalogue, type CatalogueEntry, type SpawnBody } from './behaviour-catalogue.js';
+export { spawnOn } from './spawn-on.js';
 export {
   Supervisor,
   type SupervisorSpec,
@@ -71,5 +78,6 @@ export {
   type Distribution,
   type DistributionHost,
   type DistributionDriver,
+  type RemoteSpawnRequest,
   type SignalKind,
 } from './distribution.js';

@@ -3,6 +3,7 @@ import { nanoid } from 'nanoid';
 import type { Logger } from 'pino';
 import type { Dest } from './dest.js';
 import { distributionDriver } from './distribution.js';
+import { BehaviourCatalogue } from './behaviour-catalogue.js';
 import { BadArgError } from './errors.js';
 import type { ExitReason } from './exit-reason.js';
 import type { Name } from './name.js';
@@ -50,6 +51,8 @@ export class Node extends EventEmitter<NodeEvents> {
   /** This incarnation's id: pids of a restarted node never alias older ones. */
   readonly creation: string;
   readonly logger: Logger;
+  /** Behaviours peers may start here by key (`GenServer.startOn`, `spawnOn`); empty at start. */
+  readonly behaviours: BehaviourCatalogue;
   readonly [RUNTIME]: Runtime;
   readonly #shutdownTimeout: number;
   #stopping: Promise<void> | undefined;
@@ -65,6 +68,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.creation = nanoid(8);
     this.logger = createLogger(options.name, options.logger, options.logLevel);
     this.#shutdownTimeout = options.shutdownTimeout ?? 5000;
+    this.behaviours = new BehaviourCatalogue();
     this[RUNTIME] = new Runtime(this, this.name, this.creation, this.logger, options.scheduler);
     this[RUNTIME].localNames.attach(this);
   }

@@ -313,6 +313,11 @@ export class Proc implements Process, Runnable, Endpoint {
     }
   }
 
+  /** Records a monitor of this process on `target` that the target's side already holds (a remote spawn's monitor). */
+  recordMonitor(ref: Ref, target: Pid): void {
+    if (this.alive) (this.#monitors ??= new Map()).set(this.runtime.refKey(ref), { ref, target });
+  }
+
   demonitor(ref: Ref, options?: { readonly flush?: boolean }): void {
     const key = this.runtime.refKey(ref);
     const monitor = this.#monitors?.get(key);

@@ -459,6 +459,12 @@ export class Runtime implements DistributionHost {
     this.localEndpoint(target)?.removeWatcher(ref);
   }
 
+  monitored(watcher: Pid, target: Pid, ref: Ref): void {
+    const proc = this.localProc(watcher);
+    if (proc?.alive === true) proc.recordMonitor(ref, target);
+    else this.distribution?.demonitor(watcher, target, ref);
+  }
+
   nodeDown(node: string): void {
     for (const endpoint of [...this.table.values()]) endpoint.nodeDown(node);
     this.node.emit('nodedown', node);

@@ -15,6 +15,7 @@ import {
 import type { Logger } from 'pino';
 import { clusterOf, RateLimitedLog, type Cluster, type ClusterChannel } from '@roster/cluster';
 import type { ConflictOutcome, ConflictPolicy } from './conflict.js';
+import type { Epoch } from './epoch.js';
 import { RegistryUnavailableError } from './errors.js';
 import { NameTable, type Answer, type TableDropReason } from './internal/name-table.js';
 import { globalKey } from './internal/name-limits.js';
@@ -333,6 +334,16 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
 
   whereisName(name: Name): Pid | undefined {
     return this.#table?.whereis(nameKey(name));
+  }
+
+  /**
+   * The epoch of the claim `name` resolves through on this node, or
+   * undefined when it resolves to nobody: a fencing token, younger for every
+   * new registration of the name, so a holder writing to an external store
+   * can have stale holders' writes refused.
+   */
+  epochOf(name: Name): Epoch | undefined {
+    return this.#table?.current(nameKey(name))?.epoch;
   }
 
   send(name: Name, message: unknown): Pid {

@@ -144,6 +144,11 @@ export class NameTable {
     return this.records.get(key)?.current?.pid;
   }
 
+  /** The committed claim `whereis` answers from, with its epoch. */
+  current(key: string): Claim | undefined {
+    return this.records.get(key)?.current;
+  }
+
   names(): Name[] {
     const names: Name[] = [];
     for (const record of this.records.values()) if (record.current !== undefined) names.push(record.name);

@@ -130,6 +130,11 @@ export const DistributedSupervisor = {
     return (await ask('DistributedSupervisor.whichChildren', caller, id, { op: 'which' }, DEFAULT_TIMEOUT, id)) as DistributedChildInfo[];
   },
 
+  /** The nodes whose member this node's member sees and has heard from (itself included), sorted: the nodes placement chooses among. */
+  async members(caller: Caller, id: string): Promise<string[]> {
+    return (await ask('DistributedSupervisor.members', caller, id, { op: 'members' }, DEFAULT_TIMEOUT, id)) as string[];
+  },
+
   async countChildren(caller: Caller, id: string): Promise<DistributedChildCounts> {
     return (await ask('DistributedSupervisor.countChildren', caller, id, { op: 'count' }, DEFAULT_TIMEOUT, id)) as DistributedChildCounts;
   },

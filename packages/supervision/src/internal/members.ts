@@ -64,7 +64,7 @@ export function memberOf(node: Node, id: string): Member | undefined {
 }
 
 export type MemberRequest =
-  | { readonly op: 'which' | 'count' }
+  | { readonly op: 'which' | 'count' | 'members' }
   | { readonly op: 'startChild'; readonly spec: DistributedChildSpec; readonly timeout: number }
   | { readonly op: 'terminateChild' | 'deleteChild' | 'getChildSpec'; readonly id: string; readonly timeout: number }
   | { readonly op: 'restartChild'; readonly id: string; readonly timeout: number }
@@ -129,6 +129,8 @@ export class Member {
   readonly #unsubscribe: (() => void)[] = [];
   /** `nameKey` of every child's name in the table. */
   readonly #childKeys = new Set<string>();
+  /** The last `hello` or `load` of each node: what it hosts and its process count. */
+  readonly #heard = new Map<string, { keys: ReadonlySet<string>; load: number }>();
   /** Exits of children whose start this member has not yet taken in (they died in their first turn). */
   readonly #earlyExits = new Map<string, ExitReason>();
   #synced = false;
@@ -287,7 +289,9 @@ export class Member {
     if (node === undefined || pid === undefined || node === this.#node.name) return;
     const known = this.#members.get(node);
     if (known !== undefined && known.pid.equals(pid)) return;
-    this.#members.set(node, { pid, keys: undefined, load: 0, placed: 0 });
+    // Its hello may have come before its name did.
+    const heard = this.#heard.get(node);
+    this.#members.set(node, { pid, keys: heard?.keys, load: heard?.load ?? 0, placed: 0 });
     // A member we had not seen (it started, or its side of a partition healed): tables go both ways.
     this.#sendTable(node, true);
   }
@@ -336,6 +340,7 @@ export class Member {
     const member = this.#members.get(from);
     switch (message.op) {
       case 'hello':
+        this.#heard.set(from, { keys: new Set(message.keys), load: message.load });
         if (member !== undefined) {
           member.keys = new Set(message.keys);
           member.load = message.load;
@@ -344,6 +349,7 @@ export class Member {
         this.#send(from, { op: 'load', load: this.#load(), keys: [...this.#keys()] });
         break;
       case 'load':
+        this.#heard.set(from, { keys: new Set(message.keys), load: message.load });
         if (member !== undefined) {
           member.keys = new Set(message.keys);
           member.load = message.load;
@@ -727,6 +733,8 @@ export class Member {
         return { ok: this.#which() };
       case 'count':
         return { ok: this.#count() };
+      case 'members':
+        return { ok: [...this.#members].filter(([, member]) => member.keys !== undefined).map(([node]) => node).sort() };
       case 'getChildSpec': {
         const record = this.#live(request.id);
         if (record === undefined) return refusal('not_found', `no child ${JSON.stringify(request.id)}`);

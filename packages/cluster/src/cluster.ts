@@ -1,9 +1,10 @@
 import { EventEmitter } from 'eventemitter3';
-import type { Distribution, DistributionHost, ExitReason, Node, Pid, Ref, SignalKind } from '@roster/core';
+import type { Distribution, DistributionHost, ExitReason, Node, Pid, Ref, RemoteSpawnRequest, SignalKind } from '@roster/core';
 import type { Logger } from 'pino';
 import { NodeNameTakenError, WireDecodeError, WireEncodeError, type DropReason } from './errors.js';
 import { EnvelopeCodec, type Envelope, type Kind } from './internal/envelope.js';
 import { RateLimitedLog } from './internal/rate-limited-log.js';
+import { SpawnService } from './internal/remote-spawn.js';
 import { IncarnationTable, Verdict, type Incarnation } from './internal/replay-window.js';
 import { MemoryTransport } from './memory-transport.js';
 import type { Transport } from './transport.js';
@@ -143,6 +144,8 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
   #broadcastSeq = 0;
   readonly #logger: Logger;
   readonly #dropLog: RateLimitedLog;
+  /** Remote spawns: the requests this node made, and the answering of its peers'. */
+  readonly #spawns: SpawnService;
   readonly #name: string;
   readonly #creation: string;
   #session = 0;
@@ -182,6 +185,18 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     this.#transport = options.transport ?? new MemoryTransport();
     this.#logger = host.logger.child({ cluster: this.id });
     this.#dropLog = new RateLimitedLog(this.#logger);
+    this.#spawns = new SpawnService({
+      host,
+      logger: this.#logger,
+      creationOf: (name) => this.#peers.get(name)?.creation,
+      send: (name, creation, kind, body) => {
+        const peer = this.#peers.get(name);
+        if (peer === undefined || peer.creation !== creation) return false;
+        this.#sendTo(peer, kind, body);
+        return true;
+      },
+      kill: (pid) => this.exit(host.node.pid, pid, 'kill', 'exit'),
+    });
     this.#codec = new EnvelopeCodec({
       cluster: this.id,
       node: this.#name,
@@ -360,6 +375,18 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
   down(watcher: Pid, ref: Ref, pid: Pid, reason: ExitReason): void {
     const peer = this.#route(watcher);
     if (peer !== undefined) this.#sendTo(peer, 'down', bodyWithReason({ w: watcher, p: pid, r: ref }, reason));
+  }
+
+  /**
+   * Starts a catalogue entry on the member `request.node` (see
+   * `Distribution.spawn`): a `spawn` frame, answered by `spawned`. Rejects
+   * with `SpawnError('unknown_node')` at once for a node that is not a live
+   * member, `bad_args` for args or a name that cannot cross (nothing sent),
+   * `noconnection` the moment the node goes down, `timeout` after
+   * `request.timeout`; a child whose answer comes later is killed.
+   */
+  spawn(request: RemoteSpawnRequest): Promise<Pid> {
+    return this.#spawns.request(request);
   }
 
   /** Leaves gracefully: peers drop this node at once instead of waiting for the failure timeout. */
@@ -597,6 +624,12 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       case 'ch':
         this.#channelFrame(body['n'] as string, { node: from, creation }, body['m'], size, now);
         return;
+      case 'spawn':
+        this.#spawns.onRequest({ node: from, creation }, body);
+        return;
+      case 'spawned':
+        this.#spawns.onAnswer({ node: from, creation }, body);
+        return;
     }
   }
 
@@ -746,6 +779,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     peer.inc.touched = Date.now();
     this.#logger.info({ peer: peer.name, reason }, `nodedown ${peer.name} (${reason})`);
     this.#host.nodeDown(peer.name);
+    this.#spawns.nodeDown(peer.name);
     this.emit('nodedown', { node: peer.name, creation: peer.creation }, reason);
   }
 }

@@ -245,7 +245,7 @@ describe('remote spawn', () => {
 });
 
 describe('remote spawn frames', () => {
-  test('a forged or malformed spawn frame is dropped and counted; a well-formed one for an unknown key is answered', async () => {
+  test('a malformed spawn or spawned frame from a member is dropped and counted, and starts nothing', async () => {
     hooks.reported = deferred<Pid>();
     const net = await new TestNet().open();
     try {
@@ -280,11 +280,12 @@ describe('remote spawn frames', () => {
       await within(net.broker.idle(), 'the frames', 2000);
       assert.equal(stats.dropped.malformed - before, bad.length + 2);
       assert.equal(b.processes().length, processes);
-      // Well-formed: started and answered; frames-a has no request 99 waiting, so it kills the child it is told of.
+      // The same request well-formed is carried out, so the ones above failed for what they say. (Its answer
+      // goes to the real frames-a, which kills the child it never asked for; but the forged sequence numbers
+      // jumped frames-a's stream to frames-b, so what frames-a sends from now on is dropped as replayed: the
+      // late kill is tested above, with a real caller.)
       send('spawn', { i: 99, k: 'reporter', a: 0, o: 1000 });
-      const child = await within(hooks.reported.promise, 'the forged request to start its child', 2000);
-      const { down } = await monitorFromProbe(b, child);
-      assert.equal((await down).reason, 'killed');
+      await within(hooks.reported.promise, 'the forged request to start its child', 2000);
       assert.equal(stats.dropped.malformed - before, bad.length + 2);
     } finally {
       await net.close();

@@ -15,7 +15,7 @@ export const WIRE_VERSION = 1;
  * only on direct frames, is the receiver's creation. Bodies by kind are in
  * docs/protocol.md.
  */
-export type Kind = 'hello' | 'hb' | 'refuse' | 'leave' | 'msg' | 'nmsg' | 'link' | 'unlink' | 'exit' | 'mon' | 'demon' | 'down' | 'ch';
+export type Kind = 'hello' | 'hb' | 'refuse' | 'leave' | 'msg' | 'nmsg' | 'link' | 'unlink' | 'exit' | 'mon' | 'demon' | 'down' | 'ch' | 'spawn' | 'spawned';
 
 export interface Envelope {
   readonly from: string;
@@ -36,7 +36,7 @@ export interface CodecOptions {
   readonly maxFrameBytes: number;
 }
 
-const KINDS = new Set<string>(['hello', 'hb', 'refuse', 'leave', 'msg', 'nmsg', 'link', 'unlink', 'exit', 'mon', 'demon', 'down', 'ch']);
+const KINDS = new Set<string>(['hello', 'hb', 'refuse', 'leave', 'msg', 'nmsg', 'link', 'unlink', 'exit', 'mon', 'demon', 'down', 'ch', 'spawn', 'spawned']);
 const SIGNATURE_LENGTH = 43;
 /**
  * Deepest bracket nesting a frame may have: the envelope and its body, then
@@ -183,6 +183,10 @@ const isCounts = (value: unknown): boolean => {
   return true;
 };
 const isTime = optional(isCount);
+/** A request id of a remote spawn: a positive safe integer. */
+const isId = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) > 0;
+/** A spawn's timeout in ms: finite and > 0. */
+const isMs = (value: unknown): boolean => typeof value === 'number' && value > 0 && Number.isFinite(value);
 
 /** The fields each kind must carry, and what they must be. */
 const SHAPES: Record<Kind, Record<string, (value: unknown) => boolean>> = {
@@ -199,6 +203,9 @@ const SHAPES: Record<Kind, Record<string, (value: unknown) => boolean>> = {
   demon: { w: isPid, t: isPid, r: isRef },
   down: { w: isPid, p: isPid, r: isRef },
   ch: { n: isString },
+  // The rest of a spawn's fields (key length, name, whose pids) is checked by the spawn service.
+  spawn: { i: isId, k: isString, o: isMs, l: optional(isPid), w: optional(isPid), r: optional(isRef) },
+  spawned: { i: isId, p: optional(isPid), c: optional(isString) },
 };
 
 function validateBody(kind: Kind, body: Record<string, unknown>): void {

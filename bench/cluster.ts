@@ -1,6 +1,6 @@
 /**
- * The cluster suite: remote call round trip and one-way remote send
- * throughput between two nodes, over a private RabbitMQ (two connections in
+ * The cluster suite: remote call round trip, remote spawn round trip
+ * (`GenServer.startOn`) and one-way remote send throughput between two nodes, over a private RabbitMQ (two connections in
  * this process) and over the MemoryTransport, against raw amqplib measured in
  * the same run.
  */
@@ -15,6 +15,7 @@ import { measure, measureInterleaved, microsPerOp, perSecond, result, timeIt, ty
 process.env['ROSTER_LOG_LEVEL'] ??= 'silent';
 
 const CALLS = 2000;
+const SPAWNS = 500;
 const SENDS = 100_000;
 const PAYLOAD = 'x'.repeat(100);
 
@@ -49,6 +50,21 @@ async function remoteCall(a: Node, echo: Pid, count: number): Promise<number> {
   return microsPerOp(count, ms);
 }
 
+/**
+ * Remote spawns of the Echo behaviour by key from `a` on `b`, one after the
+ * other (each resolves after the child's init); the children are stopped
+ * after the timing.
+ */
+async function remoteSpawn(a: Node, count: number): Promise<number> {
+  const children: Pid[] = [];
+  for (let n = 0; n < 20; n++) children.push(await GenServer.startOn(a, 'bench-b', 'echo', undefined));
+  const ms = await timeIt(async () => {
+    for (let n = 0; n < count; n++) children.push(await GenServer.startOn(a, 'bench-b', 'echo', undefined));
+  });
+  for (const child of children) a.exit(child, 'kill');
+  return microsPerOp(count, ms);
+}
+
 /** One-way sends from a process on `a` to a process on `b`, yielding to the event loop every 1000 sends. */
 async function remoteSend(a: Node, b: Node, count: number): Promise<number> {
   let finished!: () => void;
@@ -68,18 +84,25 @@ async function remoteSend(a: Node, b: Node, count: number): Promise<number> {
 }
 
 /** Two nodes over `makeTransport`; with `url`, each figure is measured interleaved with its raw amqplib baseline. */
-async function figures(makeTransport: () => Transport, id: string, url?: string): Promise<{ call: Measurement; send: Measurement; rawCall?: Measurement; rawSend?: Measurement }> {
+async function figures(
+  makeTransport: () => Transport,
+  id: string,
+  url?: string,
+): Promise<{ call: Measurement; spawn: Measurement; send: Measurement; rawCall?: Measurement; rawSend?: Measurement }> {
   const [a, b] = await pair(makeTransport, id);
   try {
     const echo = await GenServer.start(b, Echo, undefined);
+    b.behaviours.register('echo', Echo);
     if (url === undefined) {
       const call = await measure(() => remoteCall(a, echo, CALLS), { runs: 5 });
+      const spawn = await measure(() => remoteSpawn(a, SPAWNS), { runs: 5 });
       const send = await measure(() => remoteSend(a, b, SENDS), { runs: 3 });
-      return { call, send };
+      return { call, spawn, send };
     }
     const [call, rawCall] = await measureInterleaved([() => remoteCall(a, echo, CALLS), () => rawRequestReply(url, CALLS)], { runs: 5 });
+    const spawn = await measure(() => remoteSpawn(a, SPAWNS), { runs: 5 });
     const [send, rawSend] = await measureInterleaved([() => remoteSend(a, b, SENDS), () => rawThroughput(url, SENDS)], { runs: 3 });
-    return { call, send, rawCall, rawSend };
+    return { call, spawn, send, rawCall, rawSend };
   } finally {
     await b.stop();
     await a.stop();
@@ -136,6 +159,14 @@ export const suite: Suite = {
           note: 'both nodes share this process: each hop waits behind the other node\'s work',
         }),
         result({
+          name: 'remote spawn round trip (GenServer.startOn, RabbitMQ, both nodes in one process)',
+          unit: 'us/spawn',
+          better: 'lower',
+          value: amqp.spawn,
+          baseline: { name: 'remote call round trip, same pair', value: amqp.call },
+          note: 'a start by key: one request and one answer, plus the child\'s creation and init',
+        }),
+        result({
           name: 'remote send 1 -> 1, 100 B (RabbitMQ)',
           unit: 'msg/s',
           better: 'higher',
@@ -150,6 +181,14 @@ export const suite: Suite = {
           value: memory.call,
           baseline: { name: 'raw amqplib request/reply', value: rawCall },
           note: 'in-process transport; the baseline is the broker round trip it avoids',
+        }),
+        result({
+          name: 'remote spawn round trip (GenServer.startOn, memory)',
+          unit: 'us/spawn',
+          better: 'lower',
+          value: memory.spawn,
+          baseline: { name: 'remote call round trip, same pair', value: memory.call },
+          note: 'in-process transport; a start by key: one request and one answer, plus the child\'s creation and init',
         }),
         result({
           name: 'remote send 1 -> 1, 100 B (memory)',

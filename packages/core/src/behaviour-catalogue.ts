@@ -66,6 +66,7 @@ export class BehaviourCatalogue {
     return this.#entries.get(key);
   }
 
+  /** Whether something is registered under `key`. */
   has(key: string): boolean {
     return this.#entries.has(key);
   }

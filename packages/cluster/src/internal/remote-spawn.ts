@@ -67,6 +67,7 @@ interface Pending {
   readonly reject: (error: unknown) => void;
 }
 
+/** One node's remote spawns: the requests it made (by id) and the answering of its peers' (see the file header). */
 export class SpawnService {
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();

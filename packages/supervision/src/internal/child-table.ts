@@ -70,12 +70,24 @@ export class ChildTable {
 
   /** A new version of `id`'s record (or its first one, when `spec` is given), written by this member. */
   write(id: string, change: RecordChange): ChildRecord {
+    const record = this.next(id, change);
+    this.put(record);
+    return record;
+  }
+
+  /** Stores a record {@link next} made. */
+  put(record: ChildRecord): void {
+    this.#records.set(record.id, record);
+  }
+
+  /** What {@link write} would store, without storing it (so a write that cannot be sent changes nothing). */
+  next(id: string, change: RecordChange): ChildRecord {
     const previous = this.#records.get(id);
     const spec = change.spec ?? previous?.spec;
     if (spec === undefined) throw new Error(`child ${id}: a first record needs its spec`);
     const record: ChildRecord = {
       id,
-      v: [++this.#clock, this.self],
+      v: [this.#clock + 1, this.self],
       spec,
       state: 'state' in change ? change.state! : (previous?.state ?? 'assigned'),
       host: 'host' in change ? change.host : previous?.host,
@@ -84,7 +96,7 @@ export class ChildTable {
       handoff: 'handoff' in change ? change.handoff : previous?.handoff,
       failure: 'failure' in change ? change.failure : previous?.failure,
     };
-    this.#records.set(id, record);
+    this.#clock = Math.max(this.#clock, record.v[0]);
     return record;
   }
 

@@ -118,6 +118,10 @@ export class Member {
   readonly #members = new Map<string, PeerMember>();
   readonly #local = new Map<string, LocalChild>();
   readonly #starting = new Set<string>();
+  /** Local children being handed over: ended here, not yet placed elsewhere. */
+  readonly #moving = new Set<string>();
+  /** Static children whose args cannot cross the wire: never placed (logged once). */
+  readonly #unsendable = new Set<string>();
   readonly #restarts: number[] = [];
   readonly #waiters = new Map<string, Set<Waiter>>();
   /** The last running instance of each child this member saw: what events compare with. */
@@ -386,11 +390,12 @@ export class Member {
     this.#changed(previous ?? undefined, record);
   }
 
-  /** Writes a new version here and tells every member. */
+  /** Writes a new version here and tells every member; throws `WireEncodeError` (changing nothing) for one that cannot cross. */
   #write(id: string, change: RecordChange): ChildRecord {
     const previous = this.table.get(id);
-    const record = this.table.write(id, change);
+    const record = this.table.next(id, change);
     this.#broadcast({ op: 'records', records: [toWire(record)] });
+    this.table.put(record);
     this.#changed(previous, record);
     return record;
   }
@@ -434,7 +439,14 @@ export class Member {
     const leading = quorate && this.#leader() === self;
     if (leading) {
       for (const child of this.#spec.children) {
-        if (this.table.get(child.id) === undefined) this.#place(child.id, wireSpec(child), 0, undefined);
+        if (this.table.get(child.id) !== undefined || this.#unsendable.has(child.id)) continue;
+        try {
+          this.#place(child.id, wireSpec(child), 0, undefined);
+        } catch (error) {
+          if (!(error instanceof WireEncodeError)) throw error;
+          this.#unsendable.add(child.id);
+          this.#self.logger.error({ supervisor: this.id, child: child.id, path: error.path }, `DistributedSupervisor ${this.id}: child ${child.id}'s args cannot cross the wire (${error.path}); it is not started`);
+        }
       }
     }
     let pending = false;
@@ -447,7 +459,7 @@ export class Member {
       if (record.host === self) {
         if (local !== undefined) {
           if (record.state !== 'running' || !record.pid?.equals(local.pid)) this.#write(record.id, { state: 'running', pid: local.pid, handoff: undefined, failure: undefined });
-        } else if (!this.#starting.has(record.id)) {
+        } else if (!this.#starting.has(record.id) && !this.#moving.has(record.id)) {
           if (quorate) this.#startLocal(record);
           else pending = true;
         }
@@ -497,10 +509,15 @@ export class Member {
     return (spec.placement as Placement | undefined) ?? this.#spec.placement;
   }
 
-  /** Assigns `id` to a node by its placement; answers the node, or undefined when none qualifies. */
-  #place(id: string, spec: WireChildSpec, restarts: number, handoff: ChildRecord['handoff'], exclude?: string): string | undefined {
+  /** The node `id`'s placement names among the candidates (undefined: none). */
+  #choose(id: string, spec: WireChildSpec, exclude?: string): string | undefined {
     const candidates = this.#candidates(spec.behaviour, exclude);
-    const chosen = candidates.length === 0 ? undefined : this.#placer.choose(this.#placementOf(id, spec), { childId: id, behaviour: spec.behaviour, candidates, self: this.#node.name });
+    if (candidates.length === 0) return undefined;
+    return this.#placer.choose(this.#placementOf(id, spec), { childId: id, behaviour: spec.behaviour, candidates, self: this.#node.name });
+  }
+
+  /** Assigns `id` to a node by its placement; answers the node, or undefined when none qualifies. */
+  #place(id: string, spec: WireChildSpec, restarts: number, handoff: ChildRecord['handoff'], chosen = this.#choose(id, spec)): string | undefined {
     const existing = this.table.get(id);
     if (chosen === undefined) {
       if (existing === undefined || existing.host !== undefined) this.#write(id, { spec, state: 'assigned', host: undefined, pid: undefined, restarts, handoff });
@@ -664,6 +681,16 @@ export class Member {
     const record = this.table.get(id);
     if (local === undefined || record === undefined || local.ending) return;
     local.ending = true;
+    // Until its new placement is written, this member must not start it again here.
+    this.#moving.add(id);
+    try {
+      await this.#moveOut(id, local, record, to);
+    } finally {
+      this.#moving.delete(id);
+    }
+  }
+
+  async #moveOut(id: string, local: LocalChild, record: ChildRecord, to: string | undefined): Promise<void> {
     let handoff: ChildRecord['handoff'];
     try {
       const value = await this.#node.call(local.pid, HANDOFF_REQUEST, { timeout: this.#spec.startTimeout });
@@ -691,10 +718,7 @@ export class Member {
 
   /** Where a child goes when this member stops: its placement among the others, else the first of them. */
   #successor(id: string, record: ChildRecord): string | undefined {
-    const candidates = this.#candidates(record.spec.behaviour, this.#node.name);
-    if (candidates.length === 0) return undefined;
-    const context = { childId: id, behaviour: record.spec.behaviour, candidates, self: this.#node.name };
-    return this.#placer.choose(this.#placementOf(id, record.spec), context) ?? candidates[0]!.node;
+    return this.#choose(id, record.spec, this.#node.name) ?? this.#candidates(record.spec.behaviour, this.#node.name)[0]?.node;
   }
 
   #migrateLocal(id: string, to: string): void {
@@ -813,10 +837,10 @@ export class Member {
     if (this.#candidates(spec.behaviour).length === 0) {
       return refusal('unknown_behaviour', `no member of ${this.id} has registered the behaviour ${JSON.stringify(spec.behaviour)}`);
     }
+    const chosen = this.#choose(id, spec);
+    if (chosen === undefined) return refusal('no_eligible_node', `the placement of ${id} names no live member that registered ${spec.behaviour}`);
     try {
-      if (this.#place(id, spec, this.table.get(id)?.restarts ?? 0, undefined) === undefined) {
-        return refusal('no_eligible_node', `the placement of ${id} names no live member that registered ${spec.behaviour}`);
-      }
+      this.#place(id, spec, this.table.get(id)?.restarts ?? 0, undefined, chosen);
     } catch (error) {
       if (error instanceof WireEncodeError) return refusal('invalid_spec', `DistributedSupervisor.startChild: args cannot cross the wire at ${error.path}`);
       throw error;

@@ -38,7 +38,9 @@ import type { GlobalsRegistry } from '@roster/globals';
 import type { EventEmitter } from 'eventemitter3';
 import { SupervisionError } from './errors.js';
 import { normalizeSpec } from './internal/options.js';
-import { answerToResult, MemberBehaviour, memberLocalName, memberOf, type MemberAnswer, type MemberRequest } from './internal/members.js';
+import { answerToResult, MemberBehaviour, memberLocalName, memberOf, type MemberAnswer, type MemberRequest, type MemberStats } from './internal/members.js';
+
+export type { MemberStats } from './internal/members.js';
 import type {
   DistributedChildCounts,
   DistributedChildInfo,
@@ -186,6 +188,13 @@ export const DistributedSupervisor = {
     const timeout = timeoutOf(where, options);
     if (typeof to !== 'string' || to.length === 0) throw new TypeError(`${where}: to must be a node name`);
     return (await ask(where, caller, id, { op: 'migrate', id: childId(where, child), to, timeout }, timeout, child)) as ChildLocation;
+  },
+
+  /** What this node's member counted (drops, starts, restarts, failovers, listener errors): plain numbers, read when asked. */
+  stats(node: Node, id: string): Readonly<MemberStats> {
+    const member = memberOf(node, id);
+    if (member === undefined) throw new SupervisionError('not_started', `DistributedSupervisor.stats: no member of ${JSON.stringify(id)} runs on ${node.name}`);
+    return member.stats;
   },
 
   /** The events this node's member sees (children started, restarted, migrated, stopped; nodes lost). */

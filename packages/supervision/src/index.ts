@@ -1,4 +1,4 @@
-export { DistributedSupervisor, type ChildLocation, type DistributedRequestOptions } from './distributed-supervisor.js';
+export { DistributedSupervisor, type ChildLocation, type DistributedRequestOptions, type MemberStats } from './distributed-supervisor.js';
 export { Singleton, singletonId, type SingletonSpec } from './singleton.js';
 export { Placer, type Placement, type PlacementCandidate, type PlacementContext, type PlacementFunction } from './placement.js';
 export { SupervisionError, type SupervisionErrorCode } from './errors.js';

@@ -32,7 +32,7 @@ import {
   type Node,
   type Process,
 } from '@roster/core';
-import { clusterOf, WireEncodeError, type ClusterChannel, type PeerIdentity } from '@roster/cluster';
+import { clusterOf, RateLimitedLog, WireEncodeError, type ClusterChannel, type PeerIdentity } from '@roster/cluster';
 import { RegistryUnavailableError, type GlobalsRegistry } from '@roster/globals';
 import { SupervisionError, type SupervisionErrorCode } from '../errors.js';
 import { Placer, type Placement, type PlacementCandidate } from '../placement.js';
@@ -106,8 +106,24 @@ interface Waiter {
 
 const refusal = (error: SupervisionErrorCode, message: string): MemberAnswer => ({ error, message });
 
+/** What a member counts, read when asked (`DistributedSupervisor.stats`). */
+export interface MemberStats {
+  /** Peer messages dropped as malformed (each logged at a bounded rate). */
+  dropped: number;
+  /** Children this member started (first starts, restarts, failovers and handoffs taken in). */
+  started: number;
+  /** Local restarts of crashed children (counted against the intensity). */
+  restarts: number;
+  /** Children this member placed after their member was lost. */
+  failovers: number;
+  /** Event listeners that threw (caught and logged). */
+  listenerErrors: number;
+}
+
 export class Member {
   readonly events = new EventEmitter<DistributedSupervisorEvents>();
+  readonly stats: MemberStats = { dropped: 0, started: 0, restarts: 0, failovers: 0, listenerErrors: 0 };
+  readonly #dropLog: RateLimitedLog;
   readonly table: ChildTable;
   readonly #spec: NormalizedSpec;
   readonly #node: Node;
@@ -151,6 +167,7 @@ export class Member {
     this.#node = self.node;
     this.#registry = registry;
     this.table = new ChildTable(this.#node.name);
+    this.#dropLog = new RateLimitedLog(self.logger);
     for (const child of spec.children) if (typeof child.placement === 'function') this.#localPlacement.set(child.id, child.placement);
     const cluster = clusterOf(this.#node);
     if (cluster === undefined) throw new SupervisionError('invalid_spec', `DistributedSupervisor ${spec.id}: node ${this.#node.name} is not clustered`, 'node');
@@ -338,7 +355,8 @@ export class Member {
   #peerMessage(from: string, raw: unknown): void {
     const message = parseMemberMessage(raw);
     if (typeof message === 'string') {
-      this.#self.logger.warn({ supervisor: this.id, from, reason: message }, `DistributedSupervisor ${this.id}: dropped a malformed message from ${from}`);
+      this.stats.dropped++;
+      this.#dropLog.warn(`malformed:${from}`, { supervisor: this.id, from, reason: message }, `DistributedSupervisor ${this.id}: dropped a malformed message from ${from}`);
       return;
     }
     const member = this.#members.get(from);
@@ -425,6 +443,7 @@ export class Member {
     try {
       (this.events.emit as (event: E, ...args: unknown[]) => boolean)(event, ...args);
     } catch (error) {
+      this.stats.listenerErrors++;
       this.#self.logger.error({ err: error, supervisor: this.id, event }, `DistributedSupervisor ${this.id}: a ${event} listener threw (ignored)`);
     }
   }
@@ -481,6 +500,7 @@ export class Member {
         continue;
       }
       const lost = record.host !== undefined;
+      if (lost) this.stats.failovers++;
       if (this.#place(record.id, record.spec, record.restarts + (lost ? 1 : 0), record.handoff) === undefined) pending = true;
     }
     if (pending) this.#retryLater();
@@ -575,6 +595,7 @@ export class Member {
       void this.#end(id, local, record?.spec.shutdown ?? 5000, 'shutdown');
       return;
     }
+    this.stats.started++;
     this.#write(id, { state: 'running', pid, handoff: undefined, failure: undefined });
   }
 
@@ -653,6 +674,7 @@ export class Member {
       return undefined;
     }
     if (!this.#countRestart()) return 'stop';
+    this.stats.restarts++;
     this.#write(id, { state: 'assigned', host: this.#node.name, pid: undefined, restarts: record.restarts + 1 });
     return undefined;
   }

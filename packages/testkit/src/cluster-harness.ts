@@ -9,6 +9,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Node, Pid, type NameRegistry } from '@roster/core';
 import { MemoryBroker, MemoryTransport, clusterOf, type Cluster, type ClusterOptions, type Transport } from '@roster/cluster';
@@ -16,6 +17,7 @@ import type { AmqpTransportOptions } from '@roster/amqp';
 import type {
   ChildMessage,
   ChildRegistrySpec,
+  ChildSetupSpec,
   ChildStartOptions,
   NodeProcessCommand,
   NodeProcessResults,
@@ -25,7 +27,16 @@ import type {
 } from './internal/node-process-protocol.js';
 
 export { EchoServer } from './internal/node-process-echo.js';
-export type { ChildRegistrySpec, NodeProcessCommand, NodeProcessResults, PidFields } from './internal/node-process-protocol.js';
+export type {
+  ChildRegistrySpec,
+  ChildSetupSpec,
+  NodeProcessCommand,
+  NodeProcessEmit,
+  NodeProcessInvokeErrorCode,
+  NodeProcessResults,
+  NodeProcessSetupFunction,
+  PidFields,
+} from './internal/node-process-protocol.js';
 
 /** Cluster options a harness passes to every node it starts (the transport is the harness's business). */
 export type ClusterOverrides = Omit<ClusterOptions, 'transport'>;
@@ -309,9 +320,27 @@ export interface StartNodeProcessesOptions extends Omit<ClusterOverrides, 'id' |
   readonly startTimeout?: number;
   /** Extra environment for the children. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * User code each child runs once its node has started, and whose exports
+   * `NodeProcess.invoke` calls (see {@link ChildSetupSpec}). When it throws,
+   * that child leaves the cluster and `startNodeProcesses` rejects with a
+   * {@link NodeProcessError} carrying the error's name, message and code.
+   */
+  readonly setup?: ChildSetupSpec;
+  /**
+   * Called with every `custom` event any child emits (`emit(event, data)` in
+   * its setup module), from the start on: also those emitted while `setup`
+   * runs, before the `NodeProcess` exists for the caller to listen on.
+   * The `NodeProcess`'s own `'custom'` listeners get the same events.
+   */
+  readonly onCustomEvent?: (from: string, event: string, data: unknown) => void;
 }
 
-/** A failure a child reported for a request; `code`/`reason` carry a RosterError's fields when it was one. */
+/**
+ * A failure a child reported for a request (or its start); `code`/`reason`
+ * carry a RosterError's fields when it was one, and `invoke`'s own failures
+ * have code `no_setup` or `no_such_export` ({@link NodeProcessInvokeErrorCode}).
+ */
 export class NodeProcessError extends Error {
   override readonly name = 'NodeProcessError';
   readonly code: string | undefined;
@@ -330,6 +359,8 @@ export class NodeProcessError extends Error {
 export interface NodeProcessEvents {
   nodeup: [node: string];
   nodedown: [node: string];
+  /** What the child's setup code emitted with `emit(event, data)` (`data` is `null` when it gave none). */
+  custom: [event: string, data: unknown];
   exit: [code: number | null, signal: NodeJS.Signals | null];
 }
 
@@ -348,6 +379,14 @@ export interface NodeProcess extends EventEmitter<NodeProcessEvents> {
   /** Peers the child's node has seen come up and not go down since (from its events). */
   readonly peers: ReadonlySet<string>;
   request<C extends NodeProcessCommand>(command: C, timeout?: number): Promise<NodeProcessResults[C['cmd']]>;
+  /**
+   * Calls `fn`, a function the child's setup module exports, as `fn(node,
+   * args, emit)`; resolves with its JSON result (`undefined` as `null`).
+   * Rejects with a {@link NodeProcessError}: code `no_setup` (started
+   * without `setup`), `no_such_export`, or what `fn` threw. Default timeout
+   * 15 000 ms.
+   */
+  invoke<T = unknown>(fn: string, args?: unknown, timeout?: number): Promise<T>;
   /** Starts an echo server ({@link EchoServer}) in the child; resolves with its pid. */
   spawnEcho(localName?: string): Promise<Pid>;
   /** Resolves when the child's node sees `peer` (from its `nodeup` events). */
@@ -369,6 +408,7 @@ export async function startNodeProcesses(options: StartNodeProcessesOptions): Pr
   const amqpUrl = options.amqpUrl ?? process.env['AMQP_URL'];
   if (amqpUrl === undefined || amqpUrl === '') throw new TypeError('startNodeProcesses: needs amqpUrl (or AMQP_URL)');
   const names = options.names ?? Array.from({ length: options.count }, (_, index) => `${options.namePrefix ?? 'proc'}${index + 1}`);
+  if (options.setup !== undefined) checkSetup(options.setup);
   const base: Omit<ChildStartOptions, 'name'> = {
     amqpUrls: [amqpUrl],
     clusterId: options.clusterId,
@@ -376,9 +416,10 @@ export async function startNodeProcesses(options: StartNodeProcessesOptions): Pr
     ...(options.secret === undefined ? {} : { secret: options.secret }),
     ...(options.registries === undefined ? {} : { registries: options.registries }),
     ...(options.amqp === undefined ? {} : { amqp: options.amqp as Record<string, unknown> }),
+    ...(options.setup === undefined ? {} : { setup: options.setup }),
   };
   const started = await Promise.allSettled(
-    names.map((name) => spawnNodeProcess({ ...base, name }, options.startTimeout ?? 30_000, options.env)),
+    names.map((name) => spawnNodeProcess({ ...base, name }, options.startTimeout ?? 30_000, options.env, options.onCustomEvent)),
   );
   const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (failed !== undefined) {
@@ -388,12 +429,29 @@ export async function startNodeProcesses(options: StartNodeProcessesOptions): Pr
   return started.map((result) => (result as PromiseFulfilledResult<NodeProcess>).value);
 }
 
+function checkSetup(setup: ChildSetupSpec): void {
+  if (typeof setup !== 'object' || setup === null) throw new TypeError(`startNodeProcesses: setup must be { module, exportName?, args? }, got ${String(setup)}`);
+  const { module, exportName } = setup;
+  if (typeof module !== 'string' || module.length === 0) throw new TypeError(`startNodeProcesses: setup.module must be a non-empty string, got ${String(module)}`);
+  if (module.startsWith('.') && !isAbsolute(module)) {
+    throw new TypeError(`startNodeProcesses: setup.module must be an absolute path, a file: URL or a package name, got the relative ${module} (try fileURLToPath(new URL('${module}', import.meta.url)))`);
+  }
+  if (exportName !== undefined && (typeof exportName !== 'string' || exportName.length === 0)) {
+    throw new TypeError(`startNodeProcesses: setup.exportName must be a non-empty string, got ${String(exportName)}`);
+  }
+}
+
 /** Stops every node process (gracefully, SIGKILL after `timeout`). */
 export async function stopNodeProcesses(processes: readonly NodeProcess[], timeout = 5000): Promise<void> {
   await Promise.all(processes.map((child) => child.stop(timeout)));
 }
 
-function spawnNodeProcess(options: ChildStartOptions, startTimeout: number, env: Readonly<Record<string, string>> | undefined): Promise<NodeProcess> {
+function spawnNodeProcess(
+  options: ChildStartOptions,
+  startTimeout: number,
+  env: Readonly<Record<string, string>> | undefined,
+  onCustomEvent: StartNodeProcessesOptions['onCustomEvent'],
+): Promise<NodeProcess> {
   const entry = fileURLToPath(new URL(`./internal/node-process-entry.${ENTRY_EXTENSION}`, import.meta.url));
   const child = fork(entry, [], {
     execArgv: ENTRY_EXTENSION === 'ts' ? ['--conditions=development', '--import', 'tsx'] : [],
@@ -401,7 +459,7 @@ function spawnNodeProcess(options: ChildStartOptions, startTimeout: number, env:
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   return new Promise<NodeProcess>((resolve, reject) => {
-    const handle = new ChildHandle(child, options.name);
+    const handle = new ChildHandle(child, options.name, onCustomEvent);
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`node process ${options.name} did not start within ${startTimeout} ms`));
@@ -433,6 +491,7 @@ class ChildHandle extends EventEmitter<NodeProcessEvents> implements NodeProcess
   constructor(
     readonly child: ChildProcess,
     readonly name: string,
+    readonly onCustomEvent?: StartNodeProcessesOptions['onCustomEvent'],
   ) {
     super();
     this.pid = child.pid!;
@@ -476,6 +535,10 @@ class ChildHandle extends EventEmitter<NodeProcessEvents> implements NodeProcess
         else this.peers.delete(message.node);
         this.emit(message.event, message.node);
         return;
+      case 'custom':
+        this.onCustomEvent?.(this.name, message.event, message.data);
+        this.emit('custom', message.event, message.data);
+        return;
       case 'reply': {
         const pending = this.#pending.get(message.id);
         if (pending === undefined) return;
@@ -501,6 +564,12 @@ class ChildHandle extends EventEmitter<NodeProcessEvents> implements NodeProcess
       this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject, timer });
       this.child.send({ type: 'request', id, command } satisfies ParentMessage);
     });
+  }
+
+  invoke<T = unknown>(fn: string, args?: unknown, timeout?: number): Promise<T> {
+    if (typeof fn !== 'string' || fn.length === 0) return Promise.reject(new TypeError(`node process ${this.name}: invoke needs a function name, got ${String(fn)}`));
+    const command: NodeProcessCommand = args === undefined ? { cmd: 'invoke', fn } : { cmd: 'invoke', fn, args };
+    return this.request(command, timeout) as Promise<T>;
   }
 
   async spawnEcho(localName?: string): Promise<Pid> {

@@ -2,8 +2,12 @@
  * Entry point of a node process forked by `startNodeProcesses`: one roster
  * node over AmqpTransport, driven by its parent over IPC (see
  * node-process-protocol.ts). It exits when the parent goes away, so a
- * crashed test run never leaves nodes behind.
+ * crashed test run never leaves nodes behind. With a `setup` module, it runs
+ * that module's start function once the node is up, and calls the module's
+ * other exports on `invoke`.
  */
+import { isAbsolute } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { GenServer, Node, Pid, formatReason, type NameRegistry } from '@roster/core';
 import '@roster/cluster';
 import { EchoServer } from './node-process-echo.js';
@@ -12,6 +16,8 @@ import type {
   ChildStartOptions,
   NamedPid,
   NodeProcessCommand,
+  NodeProcessEmit,
+  NodeProcessInvokeErrorCode,
   ParentMessage,
   PidFields,
   SerializedError,
@@ -24,6 +30,8 @@ if (process.send === undefined) {
 
 let node: Node | undefined;
 let stopping = false;
+/** The setup module's exports, once it is loaded. */
+let setupModule: Record<string, unknown> | undefined;
 
 function post(message: ChildMessage): void {
   if (process.connected) process.send!(message);
@@ -53,6 +61,32 @@ function snapshot(self: Node, key: string): NamedPid[] {
 }
 const toPid = (f: PidFields): Pid => new Pid(f.node, f.creation, f.id);
 
+/** An error with a code the parent's `NodeProcessError` carries. */
+class InvokeError extends Error {
+  override readonly name = 'InvokeError';
+  constructor(
+    readonly code: NodeProcessInvokeErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const emit: NodeProcessEmit = (event, data) => {
+  if (typeof event !== 'string') throw new TypeError(`emit: event must be a string, got ${typeof event}`);
+  post({ type: 'custom', event, data: data === undefined ? null : data });
+};
+
+async function runSetup(self: Node, spec: NonNullable<ChildStartOptions['setup']>): Promise<void> {
+  const specifier = isAbsolute(spec.module) ? pathToFileURL(spec.module).href : spec.module;
+  const loaded = (await import(specifier)) as Record<string, unknown>;
+  const exportName = spec.exportName ?? 'setup';
+  const start = loaded[exportName];
+  if (typeof start !== 'function') throw new InvokeError('no_such_export', `setup module ${spec.module} exports no function ${exportName}`);
+  setupModule = loaded;
+  await (start as (node: Node, args: unknown, emit: NodeProcessEmit) => unknown)(self, spec.args, emit);
+}
+
 async function start(options: ChildStartOptions): Promise<void> {
   const { AmqpTransport } = await import('@roster/amqp');
   const registries: Record<string, NameRegistry> = {};
@@ -69,13 +103,40 @@ async function start(options: ChildStartOptions): Promise<void> {
   for (const key of ['secret', 'heartbeatInterval', 'failureTimeout', 'joinWindow', 'maxFrameBytes'] as const) {
     if (options[key] !== undefined) cluster[key] = options[key];
   }
-  node = await Node.start({ name: options.name, cluster, registries });
+  const started = await Node.start({ name: options.name, cluster, registries });
+  node = started;
   // Synchronously, before anything else runs: what each registry knew when Node.start resolved.
-  for (const key of Object.keys(registries)) startSnapshots.set(key, snapshot(node, key));
-  node.on('nodeup', (peer) => post({ type: 'event', event: 'nodeup', node: peer }));
-  node.on('nodedown', (peer) => post({ type: 'event', event: 'nodedown', node: peer }));
-  post({ type: 'ready', name: node.name, creation: node.creation });
-  for (const peer of node.nodes()) post({ type: 'event', event: 'nodeup', node: peer });
+  for (const key of Object.keys(registries)) startSnapshots.set(key, snapshot(started, key));
+  // Membership events are posted after `ready` (the parent's peer set starts then): those of the setup's time are replayed below.
+  let ready = false;
+  started.on('nodeup', (peer) => {
+    if (ready) post({ type: 'event', event: 'nodeup', node: peer });
+  });
+  started.on('nodedown', (peer) => {
+    if (ready) post({ type: 'event', event: 'nodedown', node: peer });
+  });
+  if (options.setup !== undefined) {
+    try {
+      await runSetup(started, options.setup);
+    } catch (error) {
+      // Leave the cluster at once (peers need not wait for the failure timeout), then report.
+      stopping = true;
+      await Promise.race([started.stop().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+      throw error;
+    }
+  }
+  ready = true;
+  post({ type: 'ready', name: started.name, creation: started.creation });
+  for (const peer of started.nodes()) post({ type: 'event', event: 'nodeup', node: peer });
+}
+
+async function invoke(self: Node, fn: string, args: unknown): Promise<unknown> {
+  if (setupModule === undefined) throw new InvokeError('no_setup', `invoke ${fn}: node process ${self.name} was started without a setup module`);
+  const exported = setupModule[fn];
+  if (typeof fn !== 'string' || typeof exported !== 'function') {
+    throw new InvokeError('no_such_export', `invoke ${String(fn)}: the setup module exports no function ${String(fn)}`);
+  }
+  return (exported as (node: Node, args: unknown, emit: NodeProcessEmit) => unknown)(self, args, emit);
 }
 
 async function run(command: NodeProcessCommand): Promise<unknown> {
@@ -111,6 +172,8 @@ async function run(command: NodeProcessCommand): Promise<unknown> {
       if (taken === undefined) throw new Error(`no registry ${command.key} was installed at start`);
       return taken;
     }
+    case 'invoke':
+      return invoke(self, command.fn, command.args);
     case 'stop':
       stopping = true;
       await self.stop();
@@ -132,7 +195,14 @@ process.on('message', (raw: ParentMessage) => {
   }
   const { id, command } = raw;
   run(command).then(
-    (value) => post({ type: 'reply', id, ok: true, value: value === undefined ? null : value }),
+    (value) => {
+      try {
+        post({ type: 'reply', id, ok: true, value: value === undefined ? null : value });
+      } catch (error) {
+        // A value the IPC channel cannot serialise (a BigInt, a cycle): the request fails, the child lives on.
+        post({ type: 'reply', id, ok: false, error: serializeError(new TypeError(`${command.cmd}: the result cannot cross IPC as JSON: ${(error as Error).message}`)) });
+      }
+    },
     (error: unknown) => post({ type: 'reply', id, ok: false, error: serializeError(error) }),
   );
 });

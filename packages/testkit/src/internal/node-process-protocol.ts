@@ -5,8 +5,10 @@
  *
  * parent -> child: one `start` first, then `request`s.
  * child -> parent: `ready` or `failed` once, `reply` per request, and
- * unsolicited `event`s (membership changes as the child's node sees them).
+ * unsolicited `event`s (membership changes as the child's node sees them)
+ * and `custom` events (what the setup module emits, see {@link ChildSetupSpec}).
  */
+import type { Node } from '@roster/core';
 
 /** A pid as its fields: rebuild it with `new Pid(node, creation, id)`. */
 export interface PidFields {
@@ -29,6 +31,50 @@ export interface ChildRegistrySpec {
   readonly construct?: boolean;
 }
 
+/**
+ * User code a child runs once its node has started: the child imports
+ * `module` and awaits `module[exportName](node, args, emit)`; a throw (or
+ * rejection) makes the start fail with that error. The same module's
+ * function exports are what the `invoke` command calls, as
+ * `fn(node, args, emit)`.
+ *
+ * `module` is an absolute file path (`.ts` works: children run under tsx
+ * from sources), a `file:` URL, or a bare specifier the child can resolve
+ * (a workspace package). A relative path is refused: the child would not
+ * resolve it from the caller's directory. From a test file:
+ * `fileURLToPath(new URL('./fixtures/x.ts', import.meta.url))`.
+ */
+export interface ChildSetupSpec {
+  readonly module: string;
+  /** The function export to run at start. Default `setup`. */
+  readonly exportName?: string;
+  /** Its second argument. Must be JSON. */
+  readonly args?: unknown;
+}
+
+/**
+ * How setup code speaks first: `emit(event, data)` posts a `custom` event to
+ * the parent (`NodeProcess` emits `'custom'` with `(event, data)`). `data`
+ * must be JSON (a pid travels as its key string). Events emitted before the
+ * parent has the child's handle (during `setup`) are still delivered to
+ * `StartNodeProcessesOptions.onCustomEvent`. A no-op once the parent is gone.
+ */
+export type NodeProcessEmit = (event: string, data?: unknown) => void;
+
+/**
+ * The shape of a setup module's exports, the start function and the
+ * invokable ones alike: `(node, args, emit)`, resolving to a JSON value
+ * (`undefined` arrives as `null`).
+ */
+export type NodeProcessSetupFunction = (node: Node, args: any, emit: NodeProcessEmit) => unknown;
+
+/**
+ * `code` of the errors the child raises for `invoke` (besides what the
+ * called function throws): `no_setup` (the child was started without
+ * `setup`), `no_such_export` (the setup module exports no function `fn`).
+ */
+export type NodeProcessInvokeErrorCode = 'no_setup' | 'no_such_export';
+
 export interface ChildStartOptions {
   readonly name: string;
   readonly amqpUrls: readonly string[];
@@ -41,6 +87,8 @@ export interface ChildStartOptions {
   readonly registries?: readonly ChildRegistrySpec[];
   /** AmqpTransport options besides `urls` (JSON only: no logger). */
   readonly amqp?: Readonly<Record<string, unknown>>;
+  /** User code to run after `Node.start` resolves (see {@link ChildSetupSpec}). */
+  readonly setup?: ChildSetupSpec;
 }
 
 /** What a child can be asked to do. */
@@ -66,6 +114,13 @@ export type NodeProcessCommand =
    * restarted node knew when it started.
    */
   | { readonly cmd: 'startSnapshot'; readonly key: string }
+  /**
+   * Calls the function `fn` the setup module exports, as `fn(node, args,
+   * emit)`, and replies what it resolves to (JSON). Fails with code
+   * `no_setup` or `no_such_export` (see {@link NodeProcessInvokeErrorCode}),
+   * or with what `fn` threw.
+   */
+  | { readonly cmd: 'invoke'; readonly fn: string; readonly args?: unknown }
   /** Stops the node gracefully (`node.stop()`), then the process exits 0. */
   | { readonly cmd: 'stop' }
   /** `process.exit(code)` at once, without stopping the node (peers notice by timeout). */
@@ -87,6 +142,7 @@ export interface NodeProcessResults {
   nodes: string[];
   registered: NamedPid[];
   startSnapshot: NamedPid[];
+  invoke: unknown;
   stop: null;
   exit: null;
 }
@@ -107,4 +163,6 @@ export type ChildMessage =
   | { readonly type: 'failed'; readonly error: SerializedError }
   | { readonly type: 'reply'; readonly id: number; readonly ok: true; readonly value: unknown }
   | { readonly type: 'reply'; readonly id: number; readonly ok: false; readonly error: SerializedError }
-  | { readonly type: 'event'; readonly event: 'nodeup' | 'nodedown'; readonly node: string };
+  | { readonly type: 'event'; readonly event: 'nodeup' | 'nodedown'; readonly node: string }
+  /** What setup code emitted (`emit(event, data)`); `data` is `null` when it gave none. */
+  | { readonly type: 'custom'; readonly event: string; readonly data: unknown };

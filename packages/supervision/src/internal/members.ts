@@ -12,6 +12,7 @@
  * registry, not by this table: a child is started under its global name,
  * and a refused claim means an instance runs elsewhere.
  */
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
 import {
   AlreadyStartedError,
@@ -44,6 +45,8 @@ import { HANDOFF_REQUEST, wrapBehaviour } from './child-behaviour.js';
 
 /** Milliseconds between a member's `load` reports (process count, behaviour keys) and its table checks. */
 const TICK_MS = 1000;
+/** Every this many ticks, a member sends its table's digest (anti-entropy: writes lost in a cut too short for a nodedown). */
+const DIGEST_TICKS = 3;
 /** A refused or failed start is tried again after this long (a voter that has not yet seen the old holder's node go, say). */
 const RETRY_MS = 150;
 
@@ -184,6 +187,10 @@ export class Member {
     registry.on('registered', onRegistered);
     registry.on('unregistered', onUnregistered);
     this.#unsubscribe.push(() => registry.off('registered', onRegistered), () => registry.off('unregistered', onUnregistered));
+    // Frames from a peer were lost (a cut shorter than the failure timeout): our tables may differ.
+    const onGap = (peer: PeerIdentity): void => this.#node.send(self.pid, { $dsup: 'gap', node: peer.node });
+    cluster.on('gap', onGap);
+    this.#unsubscribe.push(() => cluster.off('gap', onGap));
     let byId = localMembers.get(this.#node);
     if (byId === undefined) localMembers.set(this.#node, (byId = new Map()));
     byId.set(spec.id, this);
@@ -247,6 +254,9 @@ export class Member {
       case 'tick':
         this.#tick();
         break;
+      case 'gap':
+        if (this.#members.has(event['node'] as string)) this.#sendTable(event['node'] as string, true);
+        break;
       case 'reconcile':
         this.#scheduled = false;
         this.#reconcile();
@@ -270,11 +280,19 @@ export class Member {
       own.keys = this.#keys();
     }
     this.#broadcast({ op: 'load', load, keys: [...this.#keys()] });
+    if (++this.#ticks % DIGEST_TICKS === 0 && this.#members.size > 1) this.#broadcast({ op: 'digest', hash: this.#digest() });
     if (!this.#synced) this.syncedBy(this.#joinDeadline);
     this.#reconcile();
   }
 
   #joinDeadline = Date.now();
+  #ticks = 0;
+
+  /** A hash of every record's version: equal on two members exactly when they hold the same versions. */
+  #digest(): string {
+    const versions = [...this.table.values()].map((record) => `${record.id}\0${record.v[0]}\0${record.v[1]}`).sort();
+    return createHash('sha1').update(versions.join('\n')).digest('base64');
+  }
 
   setJoinDeadline(deadline: number): void {
     this.#joinDeadline = deadline;
@@ -385,6 +403,9 @@ export class Member {
         break;
       case 'migrate':
         this.#migrateLocal(message.id, message.to);
+        break;
+      case 'digest':
+        if (message.hash !== this.#digest()) this.#sendTable(from, true);
         break;
     }
     this.#schedule();

@@ -7,6 +7,7 @@
  * - `load`: a member's process count and the behaviour keys it can host (every few seconds).
  * - `records`: record versions to merge; `want` asks the receiver for all of its own.
  * - `migrate`: to a child's host: hand it over to `to`.
+ * - `digest`: anti-entropy, every few seconds: a hash of the sender's versions; a receiver whose own differs sends its table with `want`.
  */
 import { canonicalName, isPid, type Pid } from '@roster/core';
 import type { ChildState } from '../spec.js';
@@ -16,7 +17,8 @@ export type MemberMessage =
   | { readonly op: 'hello'; readonly load: number; readonly keys: readonly string[] }
   | { readonly op: 'load'; readonly load: number; readonly keys: readonly string[] }
   | { readonly op: 'records'; readonly records: readonly ChildRecord[]; readonly want?: boolean }
-  | { readonly op: 'migrate'; readonly id: string; readonly to: string };
+  | { readonly op: 'migrate'; readonly id: string; readonly to: string }
+  | { readonly op: 'digest'; readonly hash: string };
 
 /** Most records in one message (a full table goes in several). */
 export const RECORDS_PER_MESSAGE = 200;
@@ -53,6 +55,11 @@ export function parseMemberMessage(raw: unknown): MemberMessage | string {
     case 'migrate': {
       if (!isShortString(message['id']) || !isShortString(message['to'])) return 'migrate: id and to must be strings';
       return { op: 'migrate', id: message['id'] as string, to: message['to'] as string };
+    }
+    case 'digest': {
+      const hash = message['hash'];
+      if (typeof hash !== 'string' || hash.length === 0 || hash.length > 128) return 'digest: hash must be a short string';
+      return { op: 'digest', hash };
     }
     default:
       return `unknown op ${JSON.stringify(String(message['op']).slice(0, 40))}`;

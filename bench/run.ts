@@ -12,8 +12,9 @@ import { formatTable, machine, timeIt, writeResults, type Suite } from './report
 import { suite as core } from './core.js';
 import { suite as cluster } from './cluster.js';
 import { suite as registry } from './registry.js';
+import { suite as supervision } from './supervision.js';
 
-const SUITES: readonly Suite[] = [core, cluster, registry];
+const SUITES: readonly Suite[] = [core, cluster, registry, supervision];
 
 async function main(argv: readonly string[]): Promise<number> {
   const names = argv.filter((arg) => !arg.startsWith('-'));

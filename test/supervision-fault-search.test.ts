@@ -2,7 +2,8 @@
  * A randomized fault searcher for cluster-wide supervision (issue 9,
  * DESIGN.md §6): random crashes and restarts of nodes under their names,
  * partitions (whole and one-sided groups) and heals, child crashes, and
- * user starts and terminations from any node, over 4 nodes on a
+ * user starts and terminations from any node, with or without quorum
+ * gating (a majority of the 4), over 4 nodes on a
  * MemoryBroker, at short timings (heartbeat 100 ms, failure timeout 400 ms:
  * the search is about interleavings, not the defaults, which
  * supervision-failover.test.ts holds to).
@@ -64,6 +65,9 @@ async function runSeed(seed: number): Promise<void> {
   const model = new Map<string, ChildModel>();
   const log: string[] = [];
   const cluster = { heartbeatInterval: HEARTBEAT, failureTimeout: FAILURE_TIMEOUT };
+  // Half the seeds gate on a majority of the 4 nodes: a minority side starts nothing.
+  const gated = random() < 0.5;
+  log.push(gated ? 'clusterSize 4 (quorum 3)' : 'no quorum gating');
   const startNode = async (name: string): Promise<Node> => {
     let node: Node;
     for (let attempt = 0; ; attempt++) {
@@ -76,7 +80,7 @@ async function runSeed(seed: number): Promise<void> {
         await wait(FAILURE_TIMEOUT);
       }
     }
-    await DistributedSupervisor.start(node, { id: SUPERVISOR, intensity: 50, period: 1000, syncTimeout: 500 });
+    await DistributedSupervisor.start(node, { id: SUPERVISOR, intensity: 50, period: 1000, syncTimeout: 500, ...(gated ? { clusterSize: NODES.length } : {}) });
     return node;
   };
   const live = (): Node[] => [...world.nodes.values()];

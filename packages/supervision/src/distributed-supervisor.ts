@@ -38,7 +38,7 @@ import type { GlobalsRegistry } from '@roster/globals';
 import type { EventEmitter } from 'eventemitter3';
 import { SupervisionError } from './errors.js';
 import { normalizeSpec } from './internal/options.js';
-import { answerToResult, MemberBehaviour, memberLocalName, memberOf, type MemberAnswer, type MemberRequest, type MemberStats } from './internal/members.js';
+import { answerToResult, eventsOf, MemberBehaviour, memberLocalName, memberOf, type MemberAnswer, type MemberRequest, type MemberStats } from './internal/members.js';
 
 export type { MemberStats } from './internal/members.js';
 import type {
@@ -197,10 +197,14 @@ export const DistributedSupervisor = {
     return member.stats;
   },
 
-  /** The events this node's member sees (children started, restarted, migrated, stopped; nodes lost). */
+  /**
+   * The events this node's member sees (children started, restarted,
+   * migrated, stopped; nodes lost). The emitter is the node's for this id:
+   * it can be taken before the member starts, and listeners stay subscribed
+   * across member restarts.
+   */
   events(node: Node, id: string): EventEmitter<DistributedSupervisorEvents> {
-    const member = memberOf(node, id);
-    if (member === undefined) throw new SupervisionError('not_started', `DistributedSupervisor.events: no member of ${JSON.stringify(id)} runs on ${node.name}`);
-    return member.events;
+    if (typeof id !== 'string' || id.length === 0) throw new TypeError('DistributedSupervisor.events: supervisor id must be a non-empty string');
+    return eventsOf(node, id);
   },
 };

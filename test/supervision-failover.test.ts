@@ -273,6 +273,48 @@ describe('DistributedSupervisor children (one cluster)', () => {
 });
 
 describe('Singleton', () => {
+  test('two nodes stopping at once, the host among them: the singleton runs once on a survivor, with its state', async () => {
+    world = new TestWorld();
+    const nodes: Node[] = [];
+    for (const name of ['a', 'b', 'c', 'd', 'e']) nodes.push(await world.start(name));
+    await Promise.all(nodes.map((node) => Singleton.start(node, { name: 'keeper', key: 'counter', clusterSize: 5 })));
+    await world.until(() => world.probe.running('singleton').length === 1, 'the singleton', 5000);
+    for (let bump = 0; bump < 3; bump++) await nodes[4]!.call(via('globals', 'keeper'), 'bump');
+    const host = world.probe.running('singleton')[0]!.node;
+    const other = nodes.find((node) => node !== host && node.name !== 'e')!;
+    for (const leaving of [host, other]) world.nodes.delete(leaving.name);
+    await Promise.all([host.stop(), other.stop()]);
+    await world.until(() => world.probe.running('singleton').length === 1, 'the singleton on a survivor', 8000);
+    const now = world.probe.running('singleton')[0]!;
+    assert.ok(now.node !== host && now.node !== other);
+    const state = (await nodes[4]!.call(via('globals', 'keeper'), 'get')) as { count: number };
+    assert.equal(state.count, 3, 'the handoff survived two nodes leaving together');
+  });
+
+  test('two nodes crashing at once, the host among them: exactly one singleton on the survivors (Akka double singleton)', async () => {
+    world = new TestWorld();
+    const nodes: Node[] = [];
+    for (const name of ['a', 'b', 'c', 'd', 'e']) nodes.push(await world.start(name));
+    await Promise.all(nodes.map((node) => Singleton.start(node, { name: 'keeper', key: 'counter', clusterSize: 5 })));
+    await world.until(() => world.probe.running('singleton').length === 1, 'the singleton', 5000);
+    const host = world.probe.running('singleton')[0]!.node.name;
+    const other = ['a', 'b', 'c', 'd', 'e'].find((name) => name !== host)!;
+    await Promise.all([world.crash(host), world.crash(other)]);
+    await world.until(() => world.probe.running('singleton').length === 1, 'the singleton on a survivor', 8000);
+    assert.ok(![host, other].includes(world.probe.running('singleton')[0]!.node.name));
+    // Every survivor's table comes to name that one instance (the tables converge; the probe saw no second).
+    const expected = world.probe.running('singleton')[0]!.pid.key;
+    for (const node of world.nodes.values()) {
+      const deadline = Date.now() + 3000;
+      while ((await Singleton.where(node, 'keeper'))?.pid?.key !== expected) {
+        assert.ok(Date.now() < deadline, `${node.name} never listed the singleton at ${expected}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+    assert.equal(world.probe.running('singleton').length, 1);
+  });
+
+
   test('one instance cluster-wide, reached by name from any node; it fails over, and after a heal one survives', async () => {
     world = new TestWorld();
     const names = ['a', 'b', 'c'];

@@ -108,6 +108,8 @@ interface PeerMember {
   load: number;
   /** Children placed on it by this member since its last report. */
   placed: number;
+  /** It said it is stopping gracefully: no child is placed on it any more. */
+  leaving?: boolean;
 }
 
 interface LocalChild {
@@ -194,6 +196,13 @@ export class Member {
     const cluster = clusterOf(this.#node);
     if (cluster === undefined) throw new SupervisionError('invalid_spec', `DistributedSupervisor ${spec.id}: node ${this.#node.name} is not clustered`, 'node');
     this.#channel = cluster.channel(`$dsup:${spec.id}`, (from: PeerIdentity, message: unknown) => {
+      // Taken in at once, not through the mailbox: a member handing its children over while this one does too
+      // (two nodes stopping together) must not pick a successor that is leaving.
+      if (isLeaving(message)) {
+        const member = this.#members.get(from.node);
+        if (member !== undefined) member.leaving = true;
+        return;
+      }
       this.#node.send(self.pid, { $dsup: 'peer', from: from.node, message });
     });
     // Only the names this member cares for reach its mailbox: members' and children's.
@@ -571,7 +580,7 @@ export class Member {
   #candidates(behaviour: string, exclude?: string): PlacementCandidate[] {
     const candidates: PlacementCandidate[] = [];
     for (const [node, member] of this.#members) {
-      if (node === exclude || member.keys?.has(behaviour) !== true) continue;
+      if (node === exclude || member.leaving === true || member.keys?.has(behaviour) !== true) continue;
       candidates.push({ node, load: member.load + member.placed });
     }
     return candidates.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
@@ -808,6 +817,7 @@ export class Member {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     if (this.#retry !== undefined) clearTimeout(this.#retry);
     const graceful = isCleanExit(reason);
+    if (graceful) this.#broadcast({ op: 'leaving' });
     const moves: Promise<void>[] = [];
     for (const [id, local] of this.#local) {
       const record = this.table.get(id);
@@ -997,6 +1007,10 @@ export class Member {
     }
     return { specs, active, byNode };
   }
+}
+
+function isLeaving(message: unknown): boolean {
+  return typeof message === 'object' && message !== null && (message as { op?: unknown }).op === 'leaving';
 }
 
 function isNameConflict(reason: ExitReason): boolean {

@@ -7,6 +7,7 @@
  * - `load`: a member's process count and the behaviour keys it can host (every few seconds).
  * - `records`: record versions to merge; `want` asks the receiver for all of its own.
  * - `migrate`: to a child's host: hand it over to `to`.
+ * - `leaving`: the sender stops gracefully and hands its children over: place nothing on it (taken in at once, outside the mailbox).
  * - `digest`: anti-entropy, every few seconds: a hash of the sender's versions; a receiver whose own differs sends its table with `want`.
  */
 import { canonicalName, isPid, type Pid } from '@roster/core';
@@ -18,7 +19,8 @@ export type MemberMessage =
   | { readonly op: 'load'; readonly load: number; readonly keys: readonly string[] }
   | { readonly op: 'records'; readonly records: readonly ChildRecord[]; readonly want?: boolean }
   | { readonly op: 'migrate'; readonly id: string; readonly to: string }
-  | { readonly op: 'digest'; readonly hash: string };
+  | { readonly op: 'digest'; readonly hash: string }
+  | { readonly op: 'leaving' };
 
 /** Most records in one message (a full table goes in several). */
 export const RECORDS_PER_MESSAGE = 200;

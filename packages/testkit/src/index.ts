@@ -2,3 +2,20 @@ export * from './rabbitmq.js';
 export * from './cluster-harness.js';
 export * from './conformance.js';
 export * from './waiting.js';
+export {
+  startFaultLink,
+  startFaultProxy,
+  type FaultLink,
+  type FaultLinkOptions,
+  type FaultProxy,
+  type FaultProxyOptions,
+  type FaultProxyState,
+  type FaultProxyStats,
+  type FaultProxyTarget,
+} from './fault-proxy.js';
+export {
+  startRabbitMQCluster,
+  type BrokerState,
+  type RabbitMQCluster,
+  type StartRabbitMQClusterOptions,
+} from './rabbitmq-cluster.js';

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildSlimHome, ensureEpmd, type RabbitMQInstallation } from './rabbitmq-install.js';
 import { freePorts, probeAmqp } from './rabbitmq-probe.js';
@@ -19,6 +19,17 @@ export interface PrivateNodeSettings {
   readonly logLevel: BrokerLogLevel;
   /** Extra `rabbitmq.conf` lines, `key = value`. */
   readonly config: Readonly<Record<string, string | number | boolean>>;
+  /** Erlang cookie; default a fresh random one (nodes of one RabbitMQ cluster must share theirs). */
+  readonly cookie?: string;
+  /** Erlang node name; default `roster-<hex>@localhost`. */
+  readonly nodeName?: string;
+}
+
+/** What {@link PrivateNode.ctl} gives back. */
+export interface CtlResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
 }
 
 /** Environment variables never inherited by the broker: they would point it at the system's files. */
@@ -83,6 +94,23 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   }
 }
 
+/**
+ * True when `promise` settles within `ms`, false otherwise. The timer is
+ * cleared as soon as it does: a pending timer would keep the process alive
+ * long after the broker is gone.
+ */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The last `lines` lines of a file, or '' when it cannot be read. */
 async function tail(path: string, lines: number): Promise<string> {
   try {
@@ -127,10 +155,10 @@ export class PrivateNode {
     try {
       const [port, distPort] = await freePorts(2);
       if (port === undefined || distPort === undefined) throw new Error('startRabbitMQ: could not reserve two free ports');
-      const nodeName = `roster-${randomBytes(5).toString('hex')}@localhost`;
+      const nodeName = settings.nodeName ?? `roster-${randomBytes(5).toString('hex')}@localhost`;
       const home = join(dir, 'home');
       await Promise.all([mkdir(home), mkdir(join(dir, 'mnesia')), mkdir(join(dir, 'log'))]);
-      await writeFile(join(home, '.erlang.cookie'), randomBytes(20).toString('hex').toUpperCase(), { mode: 0o400 });
+      await writeFile(join(home, '.erlang.cookie'), settings.cookie ?? randomBytes(20).toString('hex').toUpperCase(), { mode: 0o400 });
       const config: Record<string, string | number | boolean> = {
         'listeners.tcp.default': `127.0.0.1:${port}`,
         // guest may log in from loopback only (RabbitMQ's default); we only ever connect over 127.0.0.1.
@@ -271,12 +299,12 @@ export class PrivateNode {
     if (child !== undefined) {
       if (graceful) {
         child.kill('SIGTERM');
-        const stopped = await Promise.race([this.#exited.then(() => true), sleep(20_000).then(() => false)]);
+        const stopped = await settlesWithin(this.#exited, 20_000);
         if (!stopped) killGroup(child.pid, 'SIGKILL');
       } else {
         killGroup(child.pid, 'SIGKILL');
       }
-      await Promise.race([this.#exited, sleep(10_000)]);
+      await settlesWithin(this.#exited, 10_000);
       this.#child = undefined;
       // Everything else of the group (beam and its helpers) goes too.
       killGroup(child.pid, 'SIGKILL');
@@ -290,6 +318,49 @@ export class PrivateNode {
     while ((await probeAmqp({ host: '127.0.0.1', port: this.port }, 500)) !== 'refused' && performance.now() < deadline) {
       await sleep(20);
     }
+  }
+
+  /**
+   * Sends `signal` to the broker's whole process group (script, beam and its
+   * helpers; epmd runs on its own). Returns false when no broker runs.
+   */
+  signal(signal: NodeJS.Signals): boolean {
+    const child = this.#child;
+    if (child === undefined) return false;
+    killGroup(child.pid, signal);
+    return true;
+  }
+
+  /**
+   * Runs `rabbitmqctl -n <this node> ...args` with this node's environment
+   * (its cookie through `HOME`) and a free distribution port of its own for
+   * the CLI's Erlang node (RabbitMQ's default range, 35672-35682, is shared by
+   * every CLI on the machine). Resolves with the exit code and output; killed
+   * after `timeoutMs`.
+   */
+  async ctl(args: readonly string[], timeoutMs = 60_000): Promise<CtlResult> {
+    const [cliPort] = await freePorts(1);
+    const env = { ...this.#env, RABBITMQ_CTL_DIST_PORT_MIN: String(cliPort), RABBITMQ_CTL_DIST_PORT_MAX: String(cliPort) };
+    return new Promise<CtlResult>((resolve) => {
+      const child = spawn(join(dirname(this.#script), 'rabbitmqctl'), ['-n', this.nodeName, ...args], {
+        cwd: this.dir,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout = (stdout + chunk).slice(-64_000)));
+      child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-16_000)));
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      child.once('error', (error) => {
+        clearTimeout(timer);
+        resolve({ code: null, stdout, stderr: `${stderr}${error.message}` });
+      });
+      child.once('close', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr: signal === null ? stderr : `${stderr}(killed by ${signal} after ${timeoutMs} ms)` });
+      });
+    });
   }
 
   /** Kills the broker and removes its directory. Idempotent. */

@@ -56,4 +56,17 @@ describe('DistributedSupervisor member', () => {
     await world.until(() => world.probe.running('c').length === 1, 'c placed again', 3000);
     assert.equal(world.probe.running('c')[0]!.node.name, 'a');
   });
+
+  test('a listener that throws is counted and logged; the member keeps supervising', async () => {
+    world = new TestWorld();
+    const a = await world.start('a');
+    DistributedSupervisor.events(a, 's').on('started', () => {
+      throw new Error('listener bug');
+    });
+    await DistributedSupervisor.start(a, { id: 's' });
+    await DistributedSupervisor.startChild(a, 's', { id: 'c', behaviour: 'counter' });
+    await DistributedSupervisor.startChild(a, 's', { id: 'd', behaviour: 'counter' });
+    assert.equal(DistributedSupervisor.stats(a, 's').listenerErrors, 2);
+    assert.equal(world.probe.running('d').length, 1);
+  });
 });

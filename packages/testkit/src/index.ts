@@ -19,3 +19,23 @@ export {
   type RabbitMQCluster,
   type StartRabbitMQClusterOptions,
 } from './rabbitmq-cluster.js';
+export {
+  buildReport,
+  checkHistory,
+  deriveConnectivity,
+  HistoryFormatError,
+  HistoryRecorder,
+  parseHistory,
+  renderReport,
+  VIOLATION_KINDS,
+  type ChaosReport,
+  type CheckerOptions,
+  type CheckResult,
+  type History,
+  type HistoryEvent,
+  type HistoryMeta,
+  type ReportOptions,
+  type Sample,
+  type Violation,
+  type ViolationKind,
+} from './chaos/index.js';

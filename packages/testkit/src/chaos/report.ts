@@ -1,0 +1,265 @@
+/**
+ * The table of a chaos run: a pure function from a {@link History} (its
+ * samples included) and the checker's {@link CheckResult} to JSON
+ * ({@link buildReport}) and to Markdown text ({@link renderReport}).
+ *
+ * - Operations by kind and outcome (`indeterminate`: no answer came).
+ * - Faults injected, by kind.
+ * - Violations, by kind (the goal: none), with the first few spelled out.
+ * - `registerName` latency p50 / p99 (nearest rank, completed calls of any
+ *   result): all, *under faults* (invoked while some node was impaired, in
+ *   the checker's sense) and quiet.
+ * - Time to re-converge after each fault kind: from the fault's recovery
+ *   (the `heal` of a link fault, the `restart` of a killed node, the
+ *   `broker-restart` of a killed broker) to the first sample at which every
+ *   node that is up answered and all their tables agree, names in flux
+ *   excepted (an operation on the name, or a death of a pid the name
+ *   resolves to, within `fluxMargin` of the sample). Its resolution is the
+ *   sampling period.
+ *
+ * @module
+ */
+import { checkHistory, VIOLATION_KINDS, type CheckerOptions, type CheckResult, type ViolationKind } from './checker.js';
+import { deriveConnectivity, type Connectivity } from './connectivity.js';
+import type { FaultEvent, FaultKind, History, Millis, NodeEvent, Operation, OpKind, Sample } from './history.js';
+import { covers } from './intervals.js';
+
+/** Nearest-rank percentiles of a list of durations, in ms. */
+export interface LatencySummary {
+  readonly count: number;
+  readonly p50: Millis | null;
+  readonly p99: Millis | null;
+  readonly max: Millis | null;
+}
+
+/** Re-convergence after the faults of one kind. */
+export interface ConvergenceSummary extends LatencySummary {
+  /** Faults of this kind that recovered (healed, restarted) during the run. */
+  readonly recoveries: number;
+  /** Recoveries after which no agreeing sample came before the run ended. */
+  readonly notConverged: number;
+}
+
+/** The JSON form of the table (`chaos-report.json`). */
+export interface ChaosReport {
+  readonly run: {
+    readonly nodes: number;
+    readonly brokers: number | null;
+    readonly seed: number | null;
+    readonly durationMs: Millis;
+    readonly failureTimeout: Millis;
+    readonly samples: number;
+  };
+  /** Per operation kind: outcome -> count. */
+  readonly operations: Readonly<Record<OpKind, Readonly<Record<string, number>>>>;
+  /** Per operation kind: error text -> count (the commonest first, at most 8). */
+  readonly errors: Readonly<Record<OpKind, Readonly<Record<string, number>>>>;
+  readonly faults: Readonly<Partial<Record<FaultKind, number>>>;
+  readonly violations: Readonly<Record<ViolationKind, number>>;
+  readonly violationCount: number;
+  /** The first violations' messages (at most 20). */
+  readonly violationExamples: readonly string[];
+  readonly registerLatency: { readonly all: LatencySummary; readonly underFaults: LatencySummary; readonly quiet: LatencySummary };
+  /** Per fault kind that recovers (`cut`, `blackhole`, `delay`, `kill-node`, `broker-kill`). */
+  readonly reconvergence: Readonly<Partial<Record<FaultKind, ConvergenceSummary>>>;
+  readonly checked: CheckResult['checked'];
+  readonly checkerOptions: CheckResult['options'];
+}
+
+/** Options of {@link buildReport}. */
+export interface ReportOptions {
+  /** The checker's result; default `checkHistory(history, checker)`. */
+  readonly check?: CheckResult;
+  /** Options for the checker when `check` is not given. */
+  readonly checker?: CheckerOptions;
+  /** A name is in flux at a sample when something happened to it within this many ms of it. Default 250. */
+  readonly fluxMargin?: Millis;
+}
+
+const OP_KINDS: readonly OpKind[] = ['register', 'unregister', 'whereis', 'call'];
+
+/** Nearest-rank percentile summary of `values`. */
+export function summarize(values: readonly number[]): LatencySummary {
+  if (values.length === 0) return { count: 0, p50: null, p99: null, max: null };
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = (p: number): number => sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]!;
+  return { count: sorted.length, p50: rank(0.5), p99: rank(0.99), max: sorted[sorted.length - 1]! };
+}
+
+/** An operation's outcome as the table counts it. */
+export function outcomeOf(op: Operation): string {
+  if (op.completeAt === null) return 'indeterminate';
+  if (op.op === 'whereis') return op.result === null ? 'none' : op.result === 'error' ? 'error' : 'found';
+  return op.result;
+}
+
+/** When the fault `fault` recovered, or `undefined` when it did not during the run (or is itself a recovery). */
+export function recoveryOf(history: History, fault: FaultEvent): Millis | undefined {
+  const later = history.events.filter((e): e is FaultEvent | NodeEvent => (e.kind === 'fault' || e.kind === 'node') && e.at >= fault.at).sort((a, b) => a.at - b.at);
+  switch (fault.fault) {
+    case 'cut':
+    case 'blackhole':
+    case 'delay':
+      return later.find((e) => e.kind === 'fault' && e.fault === 'heal' && (e.target === fault.target || e.target === 'all'))?.at;
+    case 'kill-node':
+      return (
+        later.find((e) => e.kind === 'node' && e.event === 'restart' && e.node === fault.target)?.at ??
+        later.find((e) => e.kind === 'fault' && e.fault === 'restart-node' && e.target === fault.target)?.at
+      );
+    case 'broker-kill':
+      return later.find((e) => e.kind === 'fault' && e.fault === 'broker-restart' && e.target === fault.target)?.at;
+    default:
+      return undefined;
+  }
+}
+
+/** Whether the nodes up at `sample` all answered and agree on every name not in flux. */
+export function sampleAgrees(history: History, sample: Sample, connectivity: Connectivity, fluxMargin: Millis): boolean {
+  const expected = history.meta.nodes.filter((node) => !covers(connectivity.downOf(node), sample.at));
+  const views = expected.map((node) => sample.views[node]);
+  if (views.some((view) => view === undefined)) return false;
+  const names = new Set<string>();
+  for (const view of views) for (const name of Object.keys(view!)) names.add(name);
+  const from = sample.at - fluxMargin;
+  const to = sample.endAt + fluxMargin;
+  for (const name of names) {
+    const first = views[0]![name];
+    if (views.every((view) => view![name] === first)) continue;
+    if (inFlux(history, name, views.map((view) => view![name]), from, to)) continue;
+    return false;
+  }
+  return true;
+}
+
+function inFlux(history: History, name: string, pids: readonly (string | undefined)[], from: Millis, to: Millis): boolean {
+  const involved = new Set(pids.filter((p): p is string => p !== undefined));
+  return history.events.some((e) => {
+    if (e.kind === 'op') return (e.op === 'register' || e.op === 'unregister') && e.name === name && e.invokeAt <= to && (e.completeAt ?? Infinity) >= from;
+    if (e.kind === 'death') return involved.has(e.pid) && e.at >= from && e.at <= to;
+    return false;
+  });
+}
+
+/** Builds the table's data from a history (pure). */
+export function buildReport(history: History, options: ReportOptions = {}): ChaosReport {
+  const check = options.check ?? checkHistory(history, options.checker);
+  const fluxMargin = options.fluxMargin ?? 250;
+  const connectivity = deriveConnectivity(history, check.options);
+  const ops = history.events.filter((e): e is Operation => e.kind === 'op');
+  const operations = Object.fromEntries(OP_KINDS.map((kind) => [kind, {} as Record<string, number>])) as Record<OpKind, Record<string, number>>;
+  const errorCounts = Object.fromEntries(OP_KINDS.map((kind) => [kind, {} as Record<string, number>])) as Record<OpKind, Record<string, number>>;
+  for (const op of ops) {
+    const outcome = outcomeOf(op);
+    operations[op.op][outcome] = (operations[op.op][outcome] ?? 0) + 1;
+    if (op.result === 'error' && op.error !== undefined) errorCounts[op.op][op.error] = (errorCounts[op.op][op.error] ?? 0) + 1;
+  }
+  const errors = Object.fromEntries(
+    OP_KINDS.map((kind) => [kind, Object.fromEntries(Object.entries(errorCounts[kind]).sort((a, b) => b[1] - a[1]).slice(0, 8))]),
+  ) as Record<OpKind, Record<string, number>>;
+
+  const faultEvents = history.events.filter((e): e is FaultEvent => e.kind === 'fault');
+  const faults: Partial<Record<FaultKind, number>> = {};
+  for (const fault of faultEvents) faults[fault.fault] = (faults[fault.fault] ?? 0) + 1;
+
+  const registers = ops.filter((o) => o.op === 'register' && o.completeAt !== null);
+  const impairedAt = (t: Millis): boolean => history.meta.nodes.some((node) => connectivity.impaired(node, t));
+  const latency = (list: readonly Operation[]): LatencySummary => summarize(list.map((o) => o.completeAt! - o.invokeAt));
+  const underFaults = registers.filter((o) => impairedAt(o.invokeAt));
+  const quiet = registers.filter((o) => !impairedAt(o.invokeAt));
+
+  const samples = [...(history.samples ?? [])].sort((a, b) => a.at - b.at);
+  const agreement = new Map<Sample, boolean>();
+  const agrees = (sample: Sample): boolean => {
+    let known = agreement.get(sample);
+    if (known === undefined) {
+      known = sampleAgrees(history, sample, connectivity, fluxMargin);
+      agreement.set(sample, known);
+    }
+    return known;
+  };
+  const reconvergence: Partial<Record<FaultKind, ConvergenceSummary>> = {};
+  const recovering: FaultKind[] = ['cut', 'blackhole', 'delay', 'kill-node', 'broker-kill'];
+  for (const kind of recovering) {
+    const durations: number[] = [];
+    let recoveries = 0;
+    let notConverged = 0;
+    for (const fault of faultEvents.filter((f) => f.fault === kind)) {
+      const recovered = recoveryOf(history, fault);
+      if (recovered === undefined) continue;
+      recoveries++;
+      const first = samples.find((s) => s.at >= recovered && agrees(s));
+      if (first === undefined) notConverged++;
+      else durations.push(first.at - recovered);
+    }
+    if (recoveries > 0) reconvergence[kind] = { ...summarize(durations), recoveries, notConverged };
+  }
+
+  return {
+    run: {
+      nodes: history.meta.nodes.length,
+      brokers: history.meta.brokers ?? null,
+      seed: history.meta.seed ?? null,
+      durationMs: history.meta.endedAt - history.meta.startedAt,
+      failureTimeout: history.meta.failureTimeout,
+      samples: samples.length,
+    },
+    operations,
+    errors,
+    faults,
+    violations: check.byKind,
+    violationCount: check.violations.length,
+    violationExamples: check.violations.slice(0, 20).map((v) => `${v.kind}: ${v.message}`),
+    registerLatency: { all: latency(registers), underFaults: latency(underFaults), quiet: latency(quiet) },
+    reconvergence,
+    checked: check.checked,
+    checkerOptions: check.options,
+  };
+}
+
+const ms = (value: Millis | null): string => (value === null ? '–' : `${Math.round(value)}`);
+
+/** Renders the table as Markdown. */
+export function renderReport(report: ChaosReport): string {
+  const lines: string[] = [];
+  const { run } = report;
+  lines.push(
+    `## chaos: ${(run.durationMs / 60_000).toFixed(1)} min, ${run.nodes} nodes, ${run.brokers ?? '?'} broker${run.brokers === 1 ? '' : 's'}, seed ${run.seed ?? '–'}, failure timeout ${run.failureTimeout} ms`,
+    '',
+    '| operation | total | outcomes |',
+    '| --- | ---: | --- |',
+  );
+  for (const kind of OP_KINDS) {
+    const outcomes = Object.entries(report.operations[kind]).sort((a, b) => b[1] - a[1]);
+    const total = outcomes.reduce((sum, [, n]) => sum + n, 0);
+    lines.push(`| ${kind} | ${total} | ${outcomes.map(([o, n]) => `${o} ${n}`).join(' · ') || '–'} |`);
+  }
+  const errorLines = OP_KINDS.flatMap((kind) => Object.entries(report.errors[kind]).map(([error, n]) => `| ${kind} | ${error.replaceAll('|', '\\|')} | ${n} |`));
+  if (errorLines.length > 0) lines.push('', '| operation | error | count |', '| --- | --- | ---: |', ...errorLines);
+  lines.push('', '| fault | injected |', '| --- | ---: |');
+  const faults = Object.entries(report.faults);
+  if (faults.length === 0) lines.push('| (none) | 0 |');
+  for (const [fault, n] of faults) lines.push(`| ${fault} | ${n} |`);
+  lines.push('', `| violation | count |`, '| --- | ---: |');
+  for (const kind of VIOLATION_KINDS) lines.push(`| ${kind} | ${report.violations[kind]} |`);
+  lines.push(`| **total** | **${report.violationCount}** |`);
+  if (report.violationExamples.length > 0) {
+    lines.push('');
+    for (const example of report.violationExamples) lines.push(`- ${example}`);
+  }
+  const { registerLatency: l } = report;
+  lines.push('', '| registerName latency (ms) | n | p50 | p99 | max |', '| --- | ---: | ---: | ---: | ---: |');
+  for (const [label, s] of [['all', l.all], ['under faults', l.underFaults], ['quiet', l.quiet]] as const) {
+    lines.push(`| ${label} | ${s.count} | ${ms(s.p50)} | ${ms(s.p99)} | ${ms(s.max)} |`);
+  }
+  lines.push('', '| re-convergence after (ms) | recoveries | converged | p50 | p99 | max |', '| --- | ---: | ---: | ---: | ---: | ---: |');
+  const conv = Object.entries(report.reconvergence);
+  if (conv.length === 0) lines.push('| (no recoveries) | 0 | 0 | – | – | – |');
+  for (const [fault, s] of conv) lines.push(`| ${fault} | ${s.recoveries} | ${s.count} | ${ms(s.p50)} | ${ms(s.p99)} | ${ms(s.max)} |`);
+  const c = report.checked;
+  lines.push(
+    '',
+    `Checked ${c.holds} holds (${c.openHolds} open at the end, ${c.uncheckedHolds} of them with no final read to judge), ${c.reads} reads and ${c.finalReads} final reads; ${run.samples} samples. ` +
+      `Windows: settle ${report.checkerOptions.settle} ms, join grace ${report.checkerOptions.joinGrace} ms, stale bound ${report.checkerOptions.failureTimeout} + ${report.checkerOptions.staleSlack} ms, overlap tolerance ${report.checkerOptions.tolerance} ms.`,
+  );
+  return `${lines.join('\n')}\n`;
+}

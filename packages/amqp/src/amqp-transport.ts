@@ -14,7 +14,10 @@ export interface AmqpTransportOptions {
    * Broker URL(s), `amqp://user:pass@host:port/vhost` or `amqps://…`. With
    * several (the nodes of a RabbitMQ cluster, or independent brokers that
    * share nothing but are tried in turn), the transport connects to the first
-   * that answers and, after a loss, tries the next one in the list.
+   * that answers and, after a loss, tries them again in list order with the
+   * lost one last. Give each node of a fleet the list rotated (node k starts
+   * at broker k mod N) to spread the nodes over the brokers; a node goes back
+   * to its first broker at its next loss. See docs/operating-rabbitmq.md.
    */
   readonly urls: string | readonly string[];
   /** AMQP heartbeat in seconds: a silent broker is declared lost after about two of them. Default 5; 0 disables. */
@@ -166,8 +169,9 @@ function withQuery(url: string, heartbeat: number): string {
  * On a connection loss (socket error, missed heartbeats, broker shutdown,
  * channel error, consumer cancelled) the transport emits `down(error)`,
  * drops what it had not published (counted in `stats.dropped`), rejects
- * pending `flush()`es, and reconnects with backoff and jitter, cycling
- * through `urls`, then emits `up(newAddress)`. Frames handed over while down
+ * pending `flush()`es, and reconnects with backoff and jitter, trying
+ * `urls` in list order with the lost broker last, then emits
+ * `up(newAddress)`. Frames handed over while down
  * are dropped. Every amqplib 'error' and 'close' event is handled: nothing
  * here raises an unhandled 'error' or rejection. After `close()` no event fires.
  *
@@ -195,7 +199,13 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
   /** Bumped by every connection attempt, loss and close: callbacks of an older generation are ignored. */
   #generation = 0;
   #link: Link | undefined;
-  #urlIndex = 0;
+  /**
+   * The order attempts go through `urls` (indexes): the list order at first;
+   * after a loss, the list order with the lost broker moved last.
+   */
+  #order: number[];
+  /** Position in `#order` of the next attempt. */
+  #orderPos = 0;
   /** Consecutive failed attempts since the last success. */
   #failures = 0;
   #reconnectTimer: NodeJS.Timeout | undefined;
@@ -236,6 +246,7 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
       }
     }
     this.#urls = urls;
+    this.#order = urls.map((_, index) => index);
     this.#heartbeat = options.heartbeat ?? DEFAULTS.heartbeat;
     this.#backoff = {
       initialMs: Math.max(1, options.reconnect?.initialMs ?? DEFAULTS.initialMs),
@@ -537,7 +548,7 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
     this.#reconnectTimer = undefined;
     if (this.#state === 'closed') return;
     const generation = ++this.#generation;
-    const url = this.#urls[this.#urlIndex % this.#urls.length] as string;
+    const url = this.#urls[this.#order[this.#orderPos % this.#order.length] as number] as string;
     const attempt: Promise<void> = this.#connectOnce(generation, url)
       .catch((error: unknown) => this.#attemptFailed(generation, url, asError(error)))
       .finally(() => {
@@ -630,7 +641,7 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
     if (generation !== this.#generation || this.#state === 'closed') return;
     this.#lastError = error;
     this.#failures += 1;
-    this.#urlIndex = (this.#urlIndex + 1) % this.#urls.length;
+    this.#orderPos = (this.#orderPos + 1) % this.#order.length;
     // Next URL at once; after a whole pass over the list failed, back off.
     const passes = Math.floor(this.#failures / this.#urls.length);
     const delay = this.#failures % this.#urls.length === 0 ? backoffDelay(this.#backoff, passes - 1) : 0;
@@ -679,13 +690,23 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
     if (link !== undefined) void this.#closeModel(link.model);
     this.#emitSafe('down', error);
     if (this.#state !== 'down') return; // a listener closed it
-    // The lost broker first counts as one failed attempt: with several URLs the next one is tried at once.
-    this.#attemptFailedAfterLoss();
+    this.#reconnectAfterLoss(link === undefined ? -1 : this.#urls.indexOf(link.url));
   }
 
-  #attemptFailedAfterLoss(): void {
-    this.#failures = 1;
-    this.#urlIndex = (this.#urlIndex + 1) % this.#urls.length;
+  /**
+   * After losing the broker at `lostIndex`: try the URLs in list order, the
+   * lost one last, at once (with a single URL, after the first backoff step).
+   * List order first, not "the next one", so a node given its preferred
+   * broker first goes back to it at its next loss, and nodes given rotated
+   * lists stay spread over the brokers through rolling restarts instead of
+   * piling onto whichever broker is left standing longest.
+   */
+  #reconnectAfterLoss(lostIndex: number): void {
+    const others = this.#urls.map((_, index) => index).filter((index) => index !== lostIndex);
+    this.#order = lostIndex < 0 ? others : [...others, lostIndex];
+    this.#orderPos = 0;
+    // With one URL the loss counts as the failed first attempt of the pass; with several, the pass ends with the lost one.
+    this.#failures = this.#urls.length === 1 ? 1 : 0;
     const delay = this.#urls.length === 1 ? backoffDelay(this.#backoff, 0) : 0;
     this.#reconnectTimer = setTimeout(() => this.#startAttempt(), delay);
   }

@@ -31,7 +31,19 @@ export interface ClusterOptions {
    * (`replayed`). Default 10_000.
    */
   readonly maxClockSkew?: number;
+  /**
+   * `member` (default), or `observer`: a node that watches the cluster (an
+   * operator's console, a metrics scraper) and is a member for messages,
+   * calls and monitors, but that services holding cluster-wide state (the
+   * globals registry, distributed supervisors) do not count: it never votes,
+   * hosts no global name, and can neither slow nor block them. Announced in
+   * every hello and heartbeat.
+   */
+  readonly role?: ClusterRole;
 }
+
+/** What a node is to the cluster's services (see {@link ClusterOptions.role}). */
+export type ClusterRole = 'member' | 'observer';
 
 /** Frames for channels not open yet wait at most this long (ms) and this many bytes in all. */
 const EARLY_MAX_AGE_MS = 60_000;
@@ -48,6 +60,11 @@ interface EarlyFrame {
 export interface PeerIdentity {
   readonly node: string;
   readonly creation: string;
+}
+
+/** A live member as `members()` lists it. */
+export interface PeerInfo extends PeerIdentity {
+  readonly role: ClusterRole;
 }
 
 export interface ClusterEvents {
@@ -94,6 +111,7 @@ interface Peer {
   lastSeen: number;
   /** How many times the peer had taken us on as a member when it last told us (`e` of its direct `hb`). */
   epoch: number | undefined;
+  role: ClusterRole;
 }
 
 const clusters = new WeakMap<Node, Cluster>();
@@ -131,6 +149,8 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
   readonly failureTimeout: number;
   /** The clock skew bound between members, in ms (see {@link ClusterOptions.maxClockSkew}). */
   readonly maxClockSkew: number;
+  /** This node's role (see {@link ClusterOptions.role}). */
+  readonly role: ClusterRole;
   readonly #host: DistributionHost;
   readonly #transport: Transport;
   readonly #codec: EnvelopeCodec;
@@ -175,6 +195,10 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     this.maxClockSkew = options.maxClockSkew ?? 10_000;
     if (typeof this.maxClockSkew !== 'number' || !(this.maxClockSkew >= 0)) {
       throw new TypeError(`cluster.maxClockSkew must be a number of ms >= 0, got ${String(this.maxClockSkew)}`);
+    }
+    this.role = options.role ?? 'member';
+    if (this.role !== 'member' && this.role !== 'observer') {
+      throw new TypeError(`cluster.role must be member or observer, got ${String(this.role)}`);
     }
     const maxFrameBytes = options.maxFrameBytes ?? 1024 * 1024;
     if (!(maxFrameBytes >= 1024)) throw new TypeError('cluster.maxFrameBytes must be at least 1024');
@@ -264,9 +288,14 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     return [...this.#peers.keys()];
   }
 
-  /** The live members with their incarnations. */
-  members(): PeerIdentity[] {
-    return [...this.#peers.values()].map((peer) => ({ node: peer.name, creation: peer.creation }));
+  /** The live members with their incarnations and roles. */
+  members(): PeerInfo[] {
+    return [...this.#peers.values()].map((peer) => ({ node: peer.name, creation: peer.creation, role: peer.role }));
+  }
+
+  /** Whether `node` is a live member that announced itself an observer. */
+  isObserver(node: string): boolean {
+    return this.#peers.get(node)?.role === 'observer';
   }
 
   /** Whether `node` is a live member (this node included). */
@@ -462,10 +491,15 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     this.#transport.broadcast(frame);
   }
 
+  /** A membership body, with `w` when this node is an observer. */
+  #withRole<T extends Record<string, unknown>>(body: T): T {
+    return this.role === 'observer' ? { ...body, w: true } : body;
+  }
+
   #announce(): void {
     const address = this.#transport.address;
     if (address === undefined) return;
-    this.#broadcastFrame('hello', { a: address, s: this.#session, t: Date.now() });
+    this.#broadcastFrame('hello', this.#withRole({ a: address, s: this.#session, t: Date.now() }));
   }
 
   /** `c` of a heartbeat: by member, the number of the last direct frame sent to it, so it can tell one was lost. */
@@ -488,7 +522,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     const address = this.#transport.address;
     if (address !== undefined) {
       const counts = this.#sentCounts();
-      this.#broadcastFrame('hb', counts === undefined ? { a: address, s: this.#session, t: now } : { a: address, s: this.#session, t: now, c: counts });
+      this.#broadcastFrame('hb', this.#withRole(counts === undefined ? { a: address, s: this.#session, t: now } : { a: address, s: this.#session, t: now, c: counts }));
     }
     this.#incarnations.expire(now, this.#isMember);
     this.#expireEarly(now);
@@ -577,7 +611,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     switch (kind) {
       case 'hello':
       case 'hb':
-        this.#heartbeat(from, creation, inc!, body['a'] as string, body['s'] as number, kind === 'hello', body['e'], now);
+        this.#heartbeat(from, creation, inc!, body['a'] as string, body['s'] as number, kind === 'hello', body['e'], now, body['w'] === true ? 'observer' : 'member');
         if (to !== undefined && this.#expected !== undefined) this.#expectMembers(body['m']);
         if (member !== undefined && to === undefined) this.#checkSent(member, body['c'] as Record<string, number> | undefined);
         return;
@@ -718,7 +752,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     return pid.node === this.#name;
   }
 
-  #heartbeat(name: string, creation: string, inc: Incarnation, address: string, session: number, hello: boolean, e: unknown, now: number): void {
+  #heartbeat(name: string, creation: string, inc: Incarnation, address: string, session: number, hello: boolean, e: unknown, now: number, role: ClusterRole): void {
     if (inc.left) {
       // Sent before its leave, delivered after it (a direct answer overtaken by the broadcast leave).
       this.#drop('unknown_peer', new Error(`${hello ? 'hello' : 'hb'} of ${name}, which left`));
@@ -753,7 +787,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       peer = undefined;
     }
     if (peer === undefined) {
-      peer = { name, creation, inc, address, session, lastSeen: now, epoch };
+      peer = { name, creation, inc, address, session, lastSeen: now, epoch, role };
       this.#peers.set(name, peer);
       this.#logger.info({ peer: name }, `nodeup ${name}`);
       this.#host.nodeUp(name);
@@ -765,7 +799,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       const own = this.#transport.address;
       // `m` names the members we know: a node still joining waits for each of them to answer too.
       const others = [...this.#peers.keys()].filter((other) => other !== name);
-      if (own !== undefined) this.#sendTo(peer, 'hb', EnvelopeCodec.body({ a: own, s: this.#session, t: now, e: adds, m: others }));
+      if (own !== undefined) this.#sendTo(peer, 'hb', EnvelopeCodec.body(this.#withRole({ a: own, s: this.#session, t: now, e: adds, m: others })));
       return;
     }
     if (epoch !== undefined && peer.epoch === undefined) peer.epoch = epoch;

@@ -12,6 +12,8 @@ export {
   type ClusterChannel,
   type ChannelHandler,
   type PeerIdentity,
+  type PeerInfo,
+  type ClusterRole,
 } from './cluster.js';
 export { WireEncodeError, WireDecodeError, NodeNameTakenError, type DropReason } from './errors.js';
 export { WIRE_VERSION } from './internal/envelope.js';

@@ -117,6 +117,8 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
   /** This node's registry is down for good (its supervisor gave up). */
   #down = false;
   #detaching = false;
+  /** This node is a cluster observer: it sees every name, votes on none, and holds none. */
+  #observer = false;
   readonly #listeners: (() => void)[] = [];
   /** Requests waiting for a registry actor to run again. */
   readonly #startWaiters = new Set<(started: boolean) => void>();
@@ -154,13 +156,20 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
     const logger = (this.#logger = node.logger.child({ registry: 'globals' }));
     this.#dropLog = new RateLimitedLog(logger);
     const cluster = (this.#cluster = clusterOf(node));
-    const voters = (): string[] => {
+    this.#observer = cluster?.role === 'observer';
+    // Voters: the members whose registry is up, observers left out. Recipients of what is decided
+    // (commits, releases, syncs): the voters and the observers, which watch the names but never vote.
+    const recipients = (): string[] => {
       const nodes = cluster?.nodes() ?? [];
       return this.#nonVoters.size === 0 ? nodes : nodes.filter((peer) => !this.#nonVoters.has(peer));
     };
+    const voters = (): string[] => {
+      const nodes = recipients();
+      return cluster === undefined ? nodes : nodes.filter((peer) => !cluster.isObserver(peer));
+    };
     const outbox = new PeerOutbox(
       () => this.#channel,
-      voters,
+      recipients,
       (error, message) => logger.error({ err: error, op: message.op }, 'a registry message could not be sent'),
     );
     const clusterSkew = (cluster as { maxClockSkew?: unknown } | undefined)?.maxClockSkew;
@@ -168,6 +177,7 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
       {
         node,
         logger,
+        observer: this.#observer,
         maxClockSkew: this.#options.maxClockSkew ?? (typeof clusterSkew === 'number' ? clusterSkew : 10_000),
         registerTimeout: this.#options.registerTimeout,
         members: voters,
@@ -206,12 +216,15 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
             this.#channel?.send(from.node, { op: 'down' });
             return;
           }
+          // An observer watches: it answers no claim (nobody counts its vote) and holds nothing to ask about.
+          if (this.#observer && (message.op === 'claim' || message.op === 'unregister')) continue;
           this.#toServer({ type: '$globals', from: from.node, message });
         }
       });
       const onUp = ({ node: peer, creation }: { node: string; creation: string }): void => {
         this.#nonVoters.delete(peer);
         if (this.#down) this.#channel?.send(peer, { op: 'down' });
+        else if (cluster.isObserver(peer)) this.#toServer({ type: '$globals_observerup', node: peer });
         else this.#toServer({ type: '$globals_nodeup', node: peer, creation });
         this.#emitSafely('nodeup', peer);
       };
@@ -272,7 +285,9 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
     }
     if (cluster === undefined) return;
     // Peers that were already up before we installed: they learn what we own (and send us theirs, on their nodeup).
-    for (const peer of cluster.members()) this.#toServer({ type: '$globals_nodeup', node: peer.node, creation: peer.creation });
+    for (const peer of cluster.members()) {
+      this.#toServer(peer.role === 'observer' ? { type: '$globals_observerup', node: peer.node } : { type: '$globals_nodeup', node: peer.node, creation: peer.creation });
+    }
     // `Node.start` resolves knowing every name its view holds.
     const answer = await this.#call<'ok' | Error>({ op: 'initialSync', timeout: this.#options.registerTimeout });
     if (answer instanceof Error) {
@@ -296,6 +311,7 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
   async registerName(name: Name, pid: Pid): Promise<'yes' | 'no'> {
     const key = globalKey(name);
     const node = this.#requireNode();
+    this.#refuseOnObserver(key);
     this.#checkRegistrant(node, pid, key);
     const answer = await this.#call<Answer>({ op: 'register', key, name, pid, timeout: this.#options.registerTimeout });
     if (answer instanceof Error) throw answer;
@@ -313,6 +329,7 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
   async reRegisterName(name: Name, pid: Pid): Promise<'yes'> {
     const key = globalKey(name);
     const node = this.#requireNode();
+    this.#refuseOnObserver(key);
     this.#checkRegistrant(node, pid, key);
     const answer = await this.#call<Answer>({ op: 'reRegister', key, name, pid, timeout: this.#options.registerTimeout });
     if (answer instanceof Error) throw answer;
@@ -384,7 +401,13 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
   members(): string[] {
     const node = this.#requireNode();
     if (this.#down) return [node.name];
-    return [node.name, ...(this.#cluster?.nodes() ?? []).filter((peer) => !this.#nonVoters.has(peer))];
+    const cluster = this.#cluster;
+    const peers = (cluster?.nodes() ?? []).filter((peer) => !this.#nonVoters.has(peer) && !cluster!.isObserver(peer));
+    return this.#observer ? peers : [node.name, ...peers];
+  }
+
+  #refuseOnObserver(key: string): void {
+    if (this.#observer) throw new RegistryUnavailableError(`registering ${key}: this node is a cluster observer, which holds no global names`);
   }
 
   #checkRegistrant(node: Node, pid: Pid, key: string): void {

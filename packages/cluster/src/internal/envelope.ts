@@ -183,6 +183,8 @@ const isCounts = (value: unknown): boolean => {
   return true;
 };
 const isTime = optional(isCount);
+/** `w` of a hello or hb: present (and true) only when the sender is an observer. */
+const isTrue = (value: unknown): boolean => value === true;
 /** A request id of a remote spawn: a positive safe integer. */
 const isId = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) > 0;
 /** A spawn's timeout in ms: finite and > 0. */
@@ -190,8 +192,8 @@ const isMs = (value: unknown): boolean => typeof value === 'number' && value > 0
 
 /** The fields each kind must carry, and what they must be. */
 const SHAPES: Record<Kind, Record<string, (value: unknown) => boolean>> = {
-  hello: { a: isString, s: isCount, t: isTime },
-  hb: { a: isString, s: isCount, t: isTime, c: optional(isCounts) },
+  hello: { a: isString, s: isCount, t: isTime, w: optional(isTrue) },
+  hb: { a: isString, s: isCount, t: isTime, c: optional(isCounts), w: optional(isTrue) },
   refuse: { reason: isString },
   leave: { t: isTime },
   msg: { t: isPid },

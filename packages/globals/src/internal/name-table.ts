@@ -68,6 +68,8 @@ const SYNC_PART_BYTES = 128 * 1024;
 export interface TableHost {
   readonly node: Node;
   readonly logger: Logger;
+  /** This node is a cluster observer: it votes on nothing, so it takes in every commit it is sent (it decides nothing by them). */
+  readonly observer?: boolean;
   /** Received epochs further ahead of this node's clock than this are dropped (`clock_skew`). */
   readonly maxClockSkew: number;
   /** How long a claim waits for votes, and a commit or release for its acknowledgements. */
@@ -431,6 +433,11 @@ export class NameTable {
     }
   }
 
+  /** An observer (a watching node, never a voter): it learns what this node owns, and from then on its commits and releases. */
+  onObserverUp(node: string): void {
+    this.#sendSync(node, false, []);
+  }
+
   onNodeDown(node: string): void {
     this.#syncParts.forget(node);
     this.#heard.delete(node);
@@ -636,6 +643,10 @@ export class NameTable {
   }
 
   #onCommit(from: string, key: string, name: Name, pid: Pid, epoch: Epoch): void {
+    if (this.host.observer === true) {
+      this.#addClaim(key, name, { owner: from, pid, epoch });
+      return;
+    }
     if (!this.#votes.votedFor(from, key, epoch)) {
       // No claim of it came here, or it was not ours to grant: a forged (or long-delayed) commit takes nothing.
       this.host.drop('forged', from, `commit of ${key} without a claim this node voted for`);

@@ -13,6 +13,8 @@ export type ServerRequest =
 export type ServerInfo =
   | { readonly type: '$globals'; readonly from: string; readonly message: GlobalsMessage }
   | { readonly type: '$globals_nodeup'; readonly node: string; readonly creation?: string }
+  /** An observer came up: it learns what this node owns, and is never a voter. */
+  | { readonly type: '$globals_observerup'; readonly node: string }
   | { readonly type: '$globals_nodedown' | '$globals_gap'; readonly node: string }
   | { readonly type: '$globals_tick' };
 
@@ -70,6 +72,9 @@ export const RegistryServer: GenServer<ServerArgs, ServerArgs, ServerRequest> = 
         break;
       case '$globals_nodeup':
         state.table.onNodeUp(info.node, info.creation);
+        break;
+      case '$globals_observerup':
+        state.table.onObserverUp(info.node);
         break;
       case '$globals_gap':
         state.table.onGap(info.node);

@@ -211,6 +211,7 @@ function resolve(history: History, options: CheckerOptions): Required<CheckerOpt
     settle: options.settle ?? 3 * failureTimeout,
     joinGrace: options.joinGrace ?? 0,
     delayImpairsFrom: options.delayImpairsFrom ?? failureTimeout / 2,
+    reconnectBound: options.reconnectBound ?? 30_000,
   };
   for (const [key, value] of Object.entries(resolved)) {
     if (!(typeof value === 'number' && value >= 0)) throw new TypeError(`checkHistory: option ${key} must be a number of ms >= 0, got ${String(value)}`);

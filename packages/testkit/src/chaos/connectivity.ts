@@ -10,7 +10,10 @@
  * - from a `cut` or `blackhole` of its link (or a `delay` of at least
  *   `delayImpairsFrom` ms) until the next `heal` of it (or of `all`), plus
  *   `settle`: after the heal it still has to notice, reconnect, be seen up
- *   and exchange its table (anti-entropy); never healed, to the end;
+ *   and exchange its table (anti-entropy); for a cut or blackhole, whose
+ *   connections are dead, the window runs from its first `reconnected`
+ *   node event after the heal (within `reconnectBound`) instead, when there
+ *   is one; never healed, to the end;
  * - from a `kill` or `stop` (node event, or a `kill-node` fault) until its
  *   next `restart` node event (or, failing that, `restart-node` fault), plus
  *   `joinGrace`;
@@ -34,6 +37,8 @@ export interface ConnectivityOptions {
   readonly joinGrace?: Millis;
   /** A `delay` of at least this many ms counts as a partition. Default `failureTimeout / 2`. */
   readonly delayImpairsFrom?: Millis;
+  /** After a heal of a cut or blackhole, a `reconnected` node event of the node within this many ms moves the end of the window to it. Default 30 000. */
+  readonly reconnectBound?: Millis;
 }
 
 /** Why a node was out of touch over an interval. */
@@ -70,6 +75,7 @@ export function deriveConnectivity(history: History, options: ConnectivityOption
   const settle = options.settle ?? 3 * ft;
   const joinGrace = options.joinGrace ?? 0;
   const delayImpairsFrom = options.delayImpairsFrom ?? ft / 2;
+  const reconnectBound = options.reconnectBound ?? 30_000;
   const events = [...history.events].filter((e) => e.kind === 'fault' || e.kind === 'node').sort(byTime) as (FaultEvent | NodeEvent)[];
   const nodes = new Set(history.meta.nodes);
   for (const event of events) {
@@ -90,7 +96,11 @@ export function deriveConnectivity(history: History, options: ConnectivityOption
       const breaks = event.fault === 'cut' || event.fault === 'blackhole' || (event.fault === 'delay' && (event.ms ?? Infinity) >= delayImpairsFrom);
       if (breaks && openedBy === undefined) openedBy = event;
       if (event.fault === 'heal' && openedBy !== undefined) {
-        impairments.push({ node, cause: 'link', since: openedBy, from: openedBy.at, to: event.at + settle });
+        // A cut or blackholed connection is dead: the node is back once it has reconnected.
+        const healed = event.at;
+        const reconnect =
+          openedBy.fault === 'delay' ? undefined : after(healed, (e) => e.kind === 'node' && e.event === 'reconnected' && e.node === node && e.at <= healed + reconnectBound);
+        impairments.push({ node, cause: 'link', since: openedBy, from: openedBy.at, to: (reconnect ?? healed) + settle });
         openedBy = undefined;
       }
     }

@@ -57,3 +57,5 @@ export {
   type LatencySummary,
   type ReportOptions,
 } from './report.js';
+export { Nemesis, NEMESIS_FAULTS, seededRandom, type NemesisFault, type NemesisOptions, type PlannedFault } from './nemesis.js';
+export { runChaos, type ChaosOptions, type ChaosRun } from './runner.js';

@@ -7,8 +7,8 @@
  * - Faults injected, by kind.
  * - Violations, by kind (the goal: none), with the first few spelled out.
  * - `registerName` latency p50 / p99 (nearest rank, completed calls of any
- *   result): all, *under faults* (invoked while some node was impaired, in
- *   the checker's sense) and quiet.
+ *   result): all, *under faults* (invoked between a fault's injection and
+ *   its recovery) and quiet.
  * - Time to re-converge after each fault kind: from the fault's recovery
  *   (the `heal` of a link fault, the `restart` of a killed node, the
  *   `broker-restart` of a killed broker) to the first sample at which every
@@ -77,6 +77,8 @@ export interface ReportOptions {
 }
 
 const OP_KINDS: readonly OpKind[] = ['register', 'unregister', 'whereis', 'call'];
+/** The fault kinds that last until a recovery. */
+const RECOVERING: readonly FaultKind[] = ['cut', 'blackhole', 'delay', 'kill-node', 'broker-kill'];
 
 /** Nearest-rank percentile summary of `values`. */
 export function summarize(values: readonly number[]): LatencySummary {
@@ -162,7 +164,11 @@ export function buildReport(history: History, options: ReportOptions = {}): Chao
   for (const fault of faultEvents) faults[fault.fault] = (faults[fault.fault] ?? 0) + 1;
 
   const registers = ops.filter((o) => o.op === 'register' && o.completeAt !== null);
-  const impairedAt = (t: Millis): boolean => history.meta.nodes.some((node) => connectivity.impaired(node, t));
+  // Under faults: from a fault's injection to its recovery (to the end, when it never recovered).
+  const faultWindows = faultEvents
+    .filter((f) => RECOVERING.includes(f.fault))
+    .map((f) => ({ from: f.at, to: recoveryOf(history, f) ?? Infinity }));
+  const impairedAt = (t: Millis): boolean => covers(faultWindows, t);
   const latency = (list: readonly Operation[]): LatencySummary => summarize(list.map((o) => o.completeAt! - o.invokeAt));
   const underFaults = registers.filter((o) => impairedAt(o.invokeAt));
   const quiet = registers.filter((o) => !impairedAt(o.invokeAt));
@@ -178,8 +184,7 @@ export function buildReport(history: History, options: ReportOptions = {}): Chao
     return known;
   };
   const reconvergence: Partial<Record<FaultKind, ConvergenceSummary>> = {};
-  const recovering: FaultKind[] = ['cut', 'blackhole', 'delay', 'kill-node', 'broker-kill'];
-  for (const kind of recovering) {
+  for (const kind of RECOVERING) {
     const durations: number[] = [];
     let recoveries = 0;
     let notConverged = 0;

@@ -12,6 +12,7 @@ import { via, type Node } from '@roster/core';
 import { clusterOf } from '@roster/cluster';
 import type { GlobalsRegistry } from '@roster/globals';
 import { DistributedSupervisor, Singleton, SupervisionError, type DistributedChildSpec } from '@roster/supervision';
+import { within } from '@roster/testkit';
 import { TestWorld, nameOf } from '../packages/supervision/test/helpers.js';
 
 let world: TestWorld;
@@ -39,16 +40,30 @@ async function startGroup(
 ): Promise<Node[]> {
   const nodes: Node[] = [];
   for (const name of names) nodes.push(await world.start(name));
+  const everyone = Promise.all(nodes.map((node) => membersUp(node, spec.id, names.length)));
   for (const node of nodes) await DistributedSupervisor.start(node, spec);
-  for (const node of nodes) {
-    const deadline = Date.now() + 5000;
-    while ((await DistributedSupervisor.members(node, spec.id)).length < names.length) {
-      assert.ok(Date.now() < deadline, `${node.name} never saw every member`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
+  await everyone;
   await Promise.all(dynamic.map((child) => DistributedSupervisor.startChild(nodes[0]!, spec.id, child)));
   return nodes;
+}
+
+/** Resolves when `node`'s member of `id` has heard from `count` members (itself included), by its `memberUp` events. */
+function membersUp(node: Node, id: string, count: number): Promise<void> {
+  const events = DistributedSupervisor.events(node, id);
+  const seen = new Set([node.name]);
+  return within(
+    new Promise<void>((resolve) => {
+      const listener = (member: string): void => {
+        seen.add(member);
+        if (seen.size < count) return;
+        events.off('memberUp', listener);
+        resolve();
+      };
+      events.on('memberUp', listener);
+    }),
+    `${node.name}: ${count} members of ${id}`,
+    5000,
+  );
 }
 
 /** Every child runs exactly once, on a node that is up, and every node's member lists it there. */

@@ -121,4 +121,6 @@ export interface DistributedSupervisorEvents {
   stopped: (child: DistributedChildInfo, reason: ExitReason | undefined) => void;
   /** A member was lost (its node down or its member gone), with the ids of the children it held. */
   nodeLost: (node: string, children: readonly string[]) => void;
+  /** A member joined this one's view and said what it hosts: placement may choose it from now on. */
+  memberUp: (node: string) => void;
 }

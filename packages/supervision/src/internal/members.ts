@@ -359,6 +359,7 @@ export class Member {
     // Its hello may have come before its name did.
     const heard = this.#heard.get(node);
     this.#members.set(node, { pid, keys: heard?.keys, load: heard?.load ?? 0, placed: 0 });
+    if (heard !== undefined) this.#emit('memberUp', node);
     // A member we had not seen (it started, or its side of a partition healed): tables go both ways.
     this.#sendTable(node, true);
   }
@@ -410,6 +411,7 @@ export class Member {
       case 'hello':
         this.#heard.set(from, { keys: new Set(message.keys), load: message.load });
         if (member !== undefined) {
+          if (member.keys === undefined) this.#emit('memberUp', from);
           member.keys = new Set(message.keys);
           member.load = message.load;
         }
@@ -419,6 +421,7 @@ export class Member {
       case 'load':
         this.#heard.set(from, { keys: new Set(message.keys), load: message.load });
         if (member !== undefined) {
+          if (member.keys === undefined) this.#emit('memberUp', from);
           member.keys = new Set(message.keys);
           member.load = message.load;
           member.placed = 0;

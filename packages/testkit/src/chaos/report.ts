@@ -7,7 +7,7 @@
  * - Faults injected, by kind.
  * - Violations, by kind (the goal: none), with the first few spelled out.
  * - `registerName` latency p50 / p99 (nearest rank, completed calls of any
- *   result): all, *under faults* (invoked between a fault's injection and
+ *   result): all, those that answered `yes`, *under faults* (invoked between a fault's injection and
  *   its recovery) and quiet.
  * - Time to re-converge after each fault kind: from the fault's recovery
  *   (the `heal` of a link fault, the `restart` of a killed node, the
@@ -59,7 +59,7 @@ export interface ChaosReport {
   readonly violationCount: number;
   /** The first violations' messages (at most 20). */
   readonly violationExamples: readonly string[];
-  readonly registerLatency: { readonly all: LatencySummary; readonly underFaults: LatencySummary; readonly quiet: LatencySummary };
+  readonly registerLatency: { readonly all: LatencySummary; readonly yes: LatencySummary; readonly underFaults: LatencySummary; readonly quiet: LatencySummary };
   /** Per fault kind that recovers (`cut`, `blackhole`, `delay`, `kill-node`, `broker-kill`). */
   readonly reconvergence: Readonly<Partial<Record<FaultKind, ConvergenceSummary>>>;
   readonly checked: CheckResult['checked'];
@@ -214,7 +214,7 @@ export function buildReport(history: History, options: ReportOptions = {}): Chao
     violations: check.byKind,
     violationCount: check.violations.length,
     violationExamples: check.violations.slice(0, 20).map((v) => `${v.kind}: ${v.message}`),
-    registerLatency: { all: latency(registers), underFaults: latency(underFaults), quiet: latency(quiet) },
+    registerLatency: { all: latency(registers), yes: latency(registers.filter((o) => o.result === 'yes')), underFaults: latency(underFaults), quiet: latency(quiet) },
     reconvergence,
     checked: check.checked,
     checkerOptions: check.options,
@@ -253,7 +253,7 @@ export function renderReport(report: ChaosReport): string {
   }
   const { registerLatency: l } = report;
   lines.push('', '| registerName latency (ms) | n | p50 | p99 | max |', '| --- | ---: | ---: | ---: | ---: |');
-  for (const [label, s] of [['all', l.all], ['under faults', l.underFaults], ['quiet', l.quiet]] as const) {
+  for (const [label, s] of [['all', l.all], ['yes only', l.yes], ['under faults', l.underFaults], ['quiet', l.quiet]] as const) {
     lines.push(`| ${label} | ${s.count} | ${ms(s.p50)} | ${ms(s.p99)} | ${ms(s.max)} |`);
   }
   lines.push('', '| re-convergence after (ms) | recoveries | converged | p50 | p99 | max |', '| --- | ---: | ---: | ---: | ---: | ---: |');

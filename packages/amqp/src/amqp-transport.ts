@@ -29,7 +29,11 @@ export interface AmqpTransportOptions {
   readonly reconnect?: { readonly initialMs?: number; readonly maxMs?: number };
   /** `connect()` gives up (rejects with code `connect_failed`) after this long. Default 30 000 ms. */
   readonly connectTimeoutMs?: number;
-  /** One connection attempt (TCP + AMQP handshake) gives up after this long. Default 5 000 ms. */
+  /**
+   * One connection attempt gives up (and the next URL is tried) when the TCP
+   * + AMQP handshake stalls this long, or when the declarations that follow
+   * (channel, exchange, queue, binding, consumer) take longer. Default 5 000 ms.
+   */
   readonly attemptTimeoutMs?: number;
   /** `close()` waits this long for outstanding confirms and the broker's `close-ok`. Default 2 000 ms. */
   readonly closeTimeoutMs?: number;
@@ -579,31 +583,9 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
       await this.#closeModel(model);
       return;
     }
-    let channel: ConfirmChannel;
     try {
-      channel = await model.createConfirmChannel();
-      channel.on('error', (error: Error) => {
-        if (generation === this.#generation) this.#lastError = error;
-        this.#log.warn({ broker: redactUrl(url), err: errorMessage(error) }, 'amqp channel error');
-      });
-      channel.on('close', () => {
-        this.#closedWhileClosing(generation);
-        this.#lost(generation, this.#lastError ?? new Error('the channel was closed'));
-      });
-      channel.on('drain', () => {
-        // Still the current channel (also while close() waits for confirms).
-        if (this.#link?.channel !== channel) return;
-        this.#congested = false;
-        this.#pump();
-      });
-      await channel.assertExchange(this.#exchange, 'fanout', { durable: false, autoDelete: false });
-      const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
-      await channel.bindQueue(queue, this.#exchange, '');
-      if (this.#prefetch > 0) await channel.prefetch(this.#prefetch);
-      await channel.consume(queue, (message) => this.#onMessage(generation, channel, message), {
-        noAck: this.#prefetch === 0,
-        exclusive: true,
-      });
+      const declared = this.#declare(generation, url, model);
+      const { channel, queue } = await this.#withinAttempt(declared, url);
       if (generation !== this.#generation) {
         await this.#closeModel(model);
         return;
@@ -614,6 +596,57 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
       throw error;
     }
     this.#becameUp(url);
+  }
+
+  /** Opens the confirm channel, declares the exchange and this node's queue, and consumes from it. */
+  async #declare(generation: number, url: string, model: ChannelModel): Promise<{ channel: ConfirmChannel; queue: string }> {
+    const channel = await model.createConfirmChannel();
+    channel.on('error', (error: Error) => {
+      if (generation === this.#generation) this.#lastError = error;
+      this.#log.warn({ broker: redactUrl(url), err: errorMessage(error) }, 'amqp channel error');
+    });
+    channel.on('close', () => {
+      this.#closedWhileClosing(generation);
+      this.#lost(generation, this.#lastError ?? new Error('the channel was closed'));
+    });
+    channel.on('drain', () => {
+      // Still the current channel (also while close() waits for confirms).
+      if (this.#link?.channel !== channel) return;
+      this.#congested = false;
+      this.#pump();
+    });
+    await channel.assertExchange(this.#exchange, 'fanout', { durable: false, autoDelete: false });
+    const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+    await channel.bindQueue(queue, this.#exchange, '');
+    if (this.#prefetch > 0) await channel.prefetch(this.#prefetch);
+    await channel.consume(queue, (message) => this.#onMessage(generation, channel, message), {
+      noAck: this.#prefetch === 0,
+      exclusive: true,
+    });
+    return { channel, queue };
+  }
+
+  /**
+   * `declared`, or a rejection once it has taken `attemptTimeoutMs`: a broker
+   * that completed the handshake but does not answer the declarations (on a
+   * RabbitMQ 3.x cluster, every queue declaration waits while a member is
+   * frozen and not yet declared down) must not hold the attempt forever.
+   */
+  async #withinAttempt<T>(declared: Promise<T>, url: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`${redactUrl(url)} did not answer the declarations within ${this.#attemptTimeoutMs} ms`)),
+        this.#attemptTimeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([declared, timeout]);
+    } finally {
+      clearTimeout(timer);
+      // The loser of the race rejects once the connection closes; nobody waits for it.
+      declared.catch(noop);
+    }
   }
 
   #becameUp(url: string): void {

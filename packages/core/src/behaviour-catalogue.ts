@@ -9,7 +9,7 @@
  * `startFromCatalogue` for that).
  */
 import { BadArgError } from './errors.js';
-import type { GenServer } from './gen-server.js';
+import type { GenServerCallbacks } from './gen-server-callbacks.js';
 import type { Process } from './process.js';
 
 /** A process body that also receives the spawn's args: `(self, args) => { ... }`. */
@@ -17,7 +17,7 @@ export type SpawnBody = (self: Process, args: any) => unknown | Promise<unknown>
 
 /** One entry of a {@link BehaviourCatalogue}: a GenServer behaviour, or a process body. */
 export type CatalogueEntry =
-  | { readonly key: string; readonly kind: 'gen_server'; readonly behaviour: GenServer<any, any> }
+  | { readonly key: string; readonly kind: 'gen_server'; readonly behaviour: GenServerCallbacks<any, any> }
   | { readonly key: string; readonly kind: 'process'; readonly body: SpawnBody };
 
 /** Longest catalogue key, in UTF-16 code units. */
@@ -36,7 +36,7 @@ export class BehaviourCatalogue {
    * neither a function nor an object with an `init` function; `BadArgError`
    * when `key` holds another behaviour (registering the same one again is a no-op).
    */
-  register(key: string, behaviour: GenServer<any, any> | SpawnBody): void {
+  register(key: string, behaviour: GenServerCallbacks<any, any> | SpawnBody): void {
     checkKey('BehaviourCatalogue.register', key);
     let entry: CatalogueEntry;
     if (typeof behaviour === 'function') {

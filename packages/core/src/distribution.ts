@@ -1,7 +1,6 @@
 import type { Via } from './dest.js';
 import type { ExitReason } from './exit-reason.js';
 import type { Pid, Ref } from './pid.js';
-import type { Node } from './node.js';
 import type { Logger } from 'pino';
 
 /** How an exit signal travels: from a dying linked process, or from `exit/2`. */
@@ -79,7 +78,8 @@ export interface Distribution {
  * addressed to a live process, answering for the dead ones (`noproc`) itself.
  */
 export interface DistributionHost {
-  readonly node: Node;
+  // `node`, the Node being joined, is declared in node.ts, beside the class,
+  // so this contract does not import node.ts, which uses it.
   readonly logger: Logger;
   deliver(to: Pid, message: unknown): void;
   /**
@@ -110,15 +110,4 @@ export interface DistributionHost {
 /** Joins a node to a cluster; @roster/cluster registers one when imported. */
 export interface DistributionDriver {
   join(host: DistributionHost, options: object): Promise<Distribution>;
-}
-
-let driver: DistributionDriver | undefined;
-
-/** Installs the driver behind `Node.start({ cluster })`. */
-export function registerDistributionDriver(next: DistributionDriver): void {
-  driver = next;
-}
-
-export function distributionDriver(): DistributionDriver | undefined {
-  return driver;
 }

@@ -10,7 +10,8 @@
  */
 import { SupervisorError } from './errors.js';
 import { isExitMessage, formatReason } from './exit-reason.js';
-import { GenServer, noreply, reply, stop, type Caller, type StartOptions } from './gen-server.js';
+import { GenServer, type Caller, type StartOptions } from './gen-server.js';
+import { noreply, reply, stop } from './gen-server-callbacks.js';
 import type { Dest } from './dest.js';
 import type { Node } from './node.js';
 import { Pid } from './pid.js';

@@ -10,6 +10,7 @@ import { DEFAULT_CALL_TIMEOUT, type Runtime } from './internal/runtime.js';
 import { abcast, checkTargets, multiCall, type MultiCallResult } from './internal/multi-call.js';
 import { planStartOn, startRemote, type RemoteStartOptions } from './internal/remote-start.js';
 import { checkKey } from './behaviour-catalogue.js';
+import { Ignore, NoReply, Ok, Reply, Stop, type Action, type GenServerCallbacks, type IgnorableGenServer, type InitResult } from './gen-server-callbacks.js';
 import { ExitSignal, type CallMessage, type CastMessage, type From, type StopMessage } from './internal/signals.js';
 
 export type { From } from './internal/signals.js';
@@ -23,76 +24,6 @@ export interface MultiCallOptions {
 }
 
 /**
- * What a server does next after a callback, besides waiting for a message
- * (the last element of OTP's result tuples):
- * - `{ continue: arg }`: `handleContinue(arg, state)` runs before any other message;
- * - `{ timeout: ms }`: unless a message arrives within `ms`, `handleInfo('timeout', state)` runs.
- */
-export type Action = { readonly continue: unknown } | { readonly timeout: number };
-
-/** `handleCall` answers now: `reply(value, state, action?)`. */
-export class Reply<S> {
-  constructor(
-    readonly value: unknown,
-    readonly state: S,
-    readonly action: Action | undefined = undefined,
-  ) {}
-}
-
-/** No reply now (`GenServer.reply` later, or never): `noreply(state, action?)`. */
-export class NoReply<S> {
-  constructor(
-    readonly state: S,
-    readonly action: Action | undefined = undefined,
-  ) {}
-}
-
-/** `init`'s answer with an action: `ok(state, { continue: arg })` or `ok(state, { timeout: ms })` (OTP's `{ok, State, Action}`). */
-export class Ok<S> {
-  constructor(
-    readonly state: S,
-    readonly action: Action | undefined = undefined,
-  ) {}
-}
-
-/** `init`'s answer when the server should not run after all (OTP's `ignore`): start resolves with `'ignore'`. */
-export class Ignore {
-  readonly ignore = true;
-}
-
-const IGNORE = new Ignore();
-
-/** The server stops with `reason` after this callback (replying first when `reply` is set). */
-export class Stop<S> {
-  constructor(
-    readonly reason: ExitReason,
-    readonly state: S,
-    readonly reply?: { readonly value: unknown },
-  ) {}
-}
-
-export const reply = <S>(value: unknown, state: S, action?: Action): Reply<S> => new Reply(value, state, action);
-export const noreply = <S>(state: S, action?: Action): NoReply<S> => new NoReply(state, action);
-export const ok = <S>(state: S, action?: Action): Ok<S> => new Ok(state, action);
-export const ignore = (): Ignore => IGNORE;
-export const stop = <S = undefined>(reason: ExitReason, state?: S): Stop<S> => new Stop(reason, state as S);
-export const stopAndReply = <S>(reason: ExitReason, value: unknown, state: S): Stop<S> =>
-  new Stop(reason, state, { value });
-
-// Callback results are built per message: settle their object layout from
-// complete instances before real use (see settleLayouts in internal/runtime.ts).
-{
-  const keep: unknown[] = [];
-  for (let index = 0; index < 8; index++) keep.push(new Reply(undefined, undefined), new NoReply(undefined), new Stop('normal', undefined));
-}
-
-type Maybe<T> = T | Promise<T>;
-export type CallResult<S> = Reply<S> | NoReply<S> | Stop<S>;
-export type CastResult<S> = NoReply<S> | Stop<S>;
-/** What `init` may answer: the state, `ok(state, action)`, or `stop(reason)`. */
-export type InitResult<S> = S | Ok<S> | Stop<unknown>;
-
-/**
  * A GenServer behaviour: OTP's gen_server callbacks. Any callback may be
  * async; the server handles its next message only when it has settled.
  * `init` returns the initial state, `ok(state, action)` to follow it with
@@ -103,25 +34,7 @@ export type InitResult<S> = S | Ok<S> | Stop<unknown>;
  * `GenServer.stop`, and on an exit signal from the parent while trapping
  * exits (`self.trapExit(true)` in `init`), as in OTP.
  */
-export interface GenServer<State, Args = undefined, Request = any, Message = any> {
-  init(args: Args, self: Process): Maybe<InitResult<State>>;
-  handleCall?(request: Request, from: From, state: State, self: Process): Maybe<CallResult<State>>;
-  handleCast?(message: Message, state: State, self: Process): Maybe<CastResult<State>>;
-  /** Other messages; also `'timeout'` when a callback's `{ timeout }` passed with no message. */
-  handleInfo?(message: unknown, state: State, self: Process): Maybe<CastResult<State>>;
-  /** Runs right after a callback that answered with `{ continue: arg }`, before any other message (OTP's handle_continue). */
-  handleContinue?(arg: any, state: State, self: Process): Maybe<CastResult<State>>;
-  terminate?(reason: ExitReason, state: State, self: Process): unknown;
-}
-
-/**
- * A behaviour whose `init` may answer `ignore()`: its `start` resolves with
- * `'ignore'` then, with nothing registered and no process left (OTP's `ignore`).
- */
-export interface IgnorableGenServer<State, Args = undefined, Request = any, Message = any>
-  extends Omit<GenServer<State, Args, Request, Message>, 'init'> {
-  init(args: Args, self: Process): Maybe<InitResult<State> | Ignore>;
-}
+export interface GenServer<State, Args = undefined, Request = any, Message = any> extends GenServerCallbacks<State, Args, Request, Message> {}
 
 /** Resolves to `unknown` when `S` cannot hold an `Ignore` (the behaviour cannot ignore), else `never`. */
 type CannotIgnore<S> = 0 extends 1 & S ? never : [Extract<S, Ignore>] extends [never] ? unknown : never;
@@ -155,7 +68,7 @@ function startLink<S, A>(self: Process, behaviour: GenServer<S, A> & CannotIgnor
 function startLink<S, A>(self: Process, behaviour: IgnorableGenServer<S, A>, args: A, options?: StartOptions): Promise<Pid | 'ignore'>;
 function startLink<S, A>(self: Process, behaviour: IgnorableGenServer<S, A>, args: A, options?: StartOptions): Promise<Pid | 'ignore'> {
   if (!(self instanceof Proc)) return Promise.reject(new TypeError('GenServer.startLink: self must be a process'));
-  return startServer(self.runtime, behaviour, args, options, self, undefined);
+  return startServer(self.node[RUNTIME], behaviour, args, options, self, undefined);
 }
 
 /**
@@ -168,7 +81,7 @@ function startMonitor<S, A>(self: Process, behaviour: IgnorableGenServer<S, A>, 
 async function startMonitor<S, A>(self: Process, behaviour: IgnorableGenServer<S, A>, args: A, options?: StartOptions): Promise<MonitoredStart | 'ignore'> {
   if (!(self instanceof Proc)) throw new TypeError('GenServer.startMonitor: self must be a process');
   let ref: Ref | undefined;
-  const started = await startServer(self.runtime, behaviour, args, options, undefined, { onCreated: (pid) => (ref = self.monitor(pid)) });
+  const started = await startServer(self.node[RUNTIME], behaviour, args, options, undefined, { onCreated: (pid) => (ref = self.monitor(pid)) });
   return started === 'ignore' ? started : { pid: started, ref: ref! };
 }
 
@@ -298,7 +211,7 @@ export const GenServer = {
 
   /** Replies to a call a callback answered with `noreply`. */
   reply(sender: Node | Process, from: From, value: unknown): void {
-    const runtime = sender instanceof Proc ? sender.runtime : (sender as Node)[RUNTIME];
+    const runtime = (sender instanceof Proc ? sender.node : (sender as Node))[RUNTIME];
     runtime.reply(undefined, from.replyTo, value);
   },
 
@@ -308,7 +221,7 @@ export const GenServer = {
    * (`noproc`, `timeout`, or the other reason it exited with).
    */
   async stop(sender: Node | Process, dest: Pid | string | Via, reason: ExitReason = 'normal', timeout = Infinity): Promise<void> {
-    const runtime = sender instanceof Proc ? sender.runtime : (sender as Node)[RUNTIME];
+    const runtime = (sender instanceof Proc ? sender.node : (sender as Node))[RUNTIME];
     const caller = sender instanceof Proc ? sender.pid : undefined;
     try {
       await runtime.request(caller, dest, timeout, () => ({ type: '$gen_stop', reason }));
@@ -321,7 +234,7 @@ export const GenServer = {
 
 /** The runtime behind a node or process; a `TypeError` for anything else. */
 function runtimeOf(where: string, sender: Node | Process): Runtime {
-  if (sender instanceof Proc) return sender.runtime;
+  if (sender instanceof Proc) return sender.node[RUNTIME];
   const runtime = typeof sender === 'object' && sender !== null ? (sender as Partial<Node>)[RUNTIME] : undefined;
   if (runtime === undefined) throw new TypeError(`${where}: caller must be a Node or a process, got ${sender === null ? 'null' : typeof sender}`);
   return runtime;
@@ -404,7 +317,7 @@ async function startServer<S, A>(
   }
   // Before anything the server does: a remote caller hears of the start before any signal of its.
   hooks?.onStarted?.(proc.pid);
-  const loop = new ServerLoop(behaviour as GenServer<S, A>, proc, state instanceof Ok ? (state.state as S) : state);
+  const loop = new ServerLoop(behaviour as GenServer<S, A>, proc, runtime, state instanceof Ok ? (state.state as S) : state);
   const action = state instanceof Ok ? state.action : undefined;
   // A `continue` from init runs before the first message; the loop starts once it has settled.
   const continued = action === undefined ? undefined : loop.act(action);
@@ -513,6 +426,8 @@ class ServerLoop<S> {
   constructor(
     readonly behaviour: GenServer<S, any>,
     readonly proc: Proc,
+    /** `proc`'s runtime, which answers calls. */
+    readonly runtime: Runtime,
     public state: S,
   ) {}
 
@@ -566,7 +481,7 @@ class ServerLoop<S> {
     if (result instanceof Reply && from !== undefined) {
       if (!proc.alive) return undefined;
       this.state = result.state as S;
-      proc.runtime.reply(proc.pid, from.replyTo, result.value);
+      this.runtime.reply(proc.pid, from.replyTo, result.value);
       return result.action === undefined ? undefined : this.act(result.action);
     }
     if (isThenable(result)) {
@@ -582,7 +497,7 @@ class ServerLoop<S> {
     if (!this.proc.alive) return undefined;
     if (result instanceof Reply && from !== undefined) {
       this.state = result.state as S;
-      this.proc.runtime.reply(this.proc.pid, from.replyTo, result.value);
+      this.runtime.reply(this.proc.pid, from.replyTo, result.value);
       return result.action === undefined ? undefined : this.act(result.action);
     }
     if (result instanceof NoReply) {
@@ -592,7 +507,7 @@ class ServerLoop<S> {
     if (result instanceof Stop) {
       this.state = result.state as S;
       if (result.reply !== undefined && from !== undefined) {
-        this.proc.runtime.reply(this.proc.pid, from.replyTo, result.reply.value);
+        this.runtime.reply(this.proc.pid, from.replyTo, result.reply.value);
       }
       return this.terminate(result.reason);
     }

@@ -26,7 +26,6 @@ export {
 } from './errors.js';
 export { TIMEOUT, type Timeout, type Process, type ProcessBody, type SpawnOptions, type CallOptions, type Matcher } from './process.js';
 export {
-  GenServer,
   Reply,
   NoReply,
   Stop,
@@ -41,12 +40,15 @@ export {
   type Action,
   type InitResult,
   type IgnorableGenServer,
+  type CallResult,
+  type CastResult,
+} from './gen-server-callbacks.js';
+export {
+  GenServer,
   type MonitoredStart,
   type MultiCallOptions,
   type MultiCallResult,
   type From,
-  type CallResult,
-  type CastResult,
   type StartOptions,
   type Caller,
   type RemoteStartOptions,
@@ -73,8 +75,8 @@ export {
 export { DynamicSupervisor, type DynamicSupervisorSpec } from './dynamic-supervisor.js';
 export type { NameRegistry } from './registry.js';
 export { LocalRegistry } from './local-registry.js';
+export { registerDistributionDriver } from './distribution-driver.js';
 export {
-  registerDistributionDriver,
   type Distribution,
   type DistributionHost,
   type DistributionDriver,

@@ -1,8 +1,21 @@
 import { BadArgError } from './errors.js';
 import { canonicalName, nameKey, type Name } from './name.js';
-import type { Node } from './node.js';
+import type { ExitReason } from './exit-reason.js';
 import type { Pid } from './pid.js';
 import type { NameRegistry } from './registry.js';
+
+/**
+ * What a LocalRegistry uses of the node it serves; a `Node` is one. Named
+ * here rather than importing node.ts, because every node's runtime holds a
+ * LocalRegistry for its plain string names.
+ */
+export interface LocalRegistryNode {
+  readonly name: string;
+  readonly creation: string;
+  isAlive(pid: Pid): boolean;
+  watchExit(pid: Pid, hook: (reason: ExitReason) => void): (() => void) | undefined;
+  send(pid: Pid, message: unknown): void;
+}
 
 interface Entry {
   readonly name: Name;
@@ -15,12 +28,12 @@ interface Entry {
  * process exits.
  */
 export class LocalRegistry implements NameRegistry {
-  #node: Node | undefined;
+  #node: LocalRegistryNode | undefined;
   readonly #entries = new Map<string, Entry>();
   /** Names held by each pid, and the canceller of its exit hook. */
   readonly #byPid = new Map<string, { readonly keys: Set<string>; readonly cancel: () => void }>();
 
-  attach(node: Node): void {
+  attach(node: LocalRegistryNode): void {
     if (this.#node !== undefined && this.#node !== node) {
       throw new BadArgError('LocalRegistry: already attached to another node');
     }
@@ -140,7 +153,7 @@ export class LocalRegistry implements NameRegistry {
     for (const key of held.keys) this.#entries.delete(key);
   }
 
-  #requireNode(): Node {
+  #requireNode(): LocalRegistryNode {
     if (this.#node === undefined) throw new BadArgError('LocalRegistry: not installed on a node (node.installRegistry)');
     return this.#node;
   }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import { nanoid } from 'nanoid';
 import type { Logger } from 'pino';
 import type { Dest } from './dest.js';
-import { distributionDriver } from './distribution.js';
+import { distributionDriver } from './distribution-driver.js';
 import { BehaviourCatalogue } from './behaviour-catalogue.js';
 import { BadArgError } from './errors.js';
 import type { ExitReason } from './exit-reason.js';
@@ -14,6 +14,29 @@ import { createLogger } from './internal/logger.js';
 import { Proc, type ExitHook } from './internal/process.js';
 import { Runtime } from './internal/runtime.js';
 import { RUNTIME } from './internal/runtime-access.js';
+
+// The members of three contracts that name the Node class, declared here
+// beside it and merged into their interfaces. process.ts, distribution.ts
+// and registry.ts are used by this module (and by the runtime below it), so
+// importing Node there would close an import cycle; the types are the same.
+declare module './process.js' {
+  interface Process {
+    /** The node this process runs on. */
+    readonly node: Node;
+  }
+}
+declare module './distribution.js' {
+  interface DistributionHost {
+    /** The node the cluster layer joins and delivers to. */
+    readonly node: Node;
+  }
+}
+declare module './registry.js' {
+  interface NameRegistry {
+    /** Called once by `node.installRegistry`; a registry serves one node. */
+    attach?(node: Node, key: string): void | Promise<void>;
+  }
+}
 
 export interface NodeOptions {
   /** Unique in the cluster: letters, digits and `_ - . @ :`. */

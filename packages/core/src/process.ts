@@ -2,7 +2,6 @@ import type { Dest } from './dest.js';
 import type { ExitReason } from './exit-reason.js';
 import type { Pid, Ref } from './pid.js';
 import type { Logger } from 'pino';
-import type { Node } from './node.js';
 
 /** What `receive` resolves with when its timeout passed first. */
 export const TIMEOUT: unique symbol = Symbol.for('roster.timeout');
@@ -34,7 +33,9 @@ export type ProcessBody = (self: Process) => unknown;
  */
 export interface Process {
   readonly pid: Pid;
-  readonly node: Node;
+  // `node`, the Node this process runs on, is declared in node.ts: a Node
+  // spawns processes and a process names its Node, and declaring that member
+  // beside the class keeps this contract from importing node.ts back.
   readonly logger: Logger;
 
   /**

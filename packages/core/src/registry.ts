@@ -1,5 +1,4 @@
 import type { Name } from './name.js';
-import type { Node } from './node.js';
 import type { Pid } from './pid.js';
 
 /**
@@ -37,8 +36,8 @@ export interface NameRegistry {
   reRegisterName?(name: Name, pid: Pid): Promise<'yes'>;
   /** The member nodes this registry agrees with. */
   members?(): string[];
-  /** Called once by `node.installRegistry`; a registry serves one node. */
-  attach?(node: Node, key: string): void | Promise<void>;
+  // `attach?(node, key)`, called once by `node.installRegistry`, is declared
+  // in node.ts beside the Node class, so this contract does not import node.ts.
   /** Called by `node.stop()` after the node's processes are gone. */
   detach?(): void | Promise<void>;
 }

@@ -11,7 +11,8 @@
  */
 import { StartError, SupervisorError, type SupervisorErrorCode } from './errors.js';
 import { formatReason, isExitMessage, type ExitReason } from './exit-reason.js';
-import { GenServer, noreply, reply, stop, type Caller, type IgnorableGenServer, type StartOptions } from './gen-server.js';
+import { GenServer, type Caller, type StartOptions } from './gen-server.js';
+import { noreply, reply, stop, type IgnorableGenServer } from './gen-server-callbacks.js';
 import type { Dest } from './dest.js';
 import type { Node } from './node.js';
 import { Pid } from './pid.js';

@@ -2,14 +2,12 @@ import type { Logger } from 'pino';
 import type { Dest } from '../dest.js';
 import type { ExitReason } from '../exit-reason.js';
 import { formatReason } from '../exit-reason.js';
-import type { Node } from '../node.js';
 import type { Pid, Ref } from '../pid.js';
 import { TIMEOUT, type CallOptions, type Process, type ProcessBody, type SpawnOptions } from '../process.js';
 import { Mailbox } from './mailbox.js';
-import type { Runnable } from './scheduler.js';
+import type { Runnable, Scheduler } from './scheduler.js';
 import { ExitSignal, ProcessExited } from './signals.js';
 import type { SignalKind } from '../distribution.js';
-import type { Runtime } from './runtime.js';
 
 /** A handler for one message; returns a promise while it is still busy with it. */
 export type MessageHandler = (message: unknown) => PromiseLike<unknown> | undefined | void;
@@ -35,6 +33,37 @@ export interface Endpoint {
   removeWatcher(ref: Ref): void;
   /** Every link and monitor towards `node` fires with `noconnection`. */
   nodeDown(node: string): void;
+}
+
+/**
+ * What a process asks of the runtime it lives in; `Runtime` (runtime.ts)
+ * implements it. Declared here, on the side that uses it, because the
+ * runtime creates processes and so imports this module.
+ */
+export interface ProcessHost {
+  /** The contract's own type for it (the Node class), named that way because node.ts imports this module. */
+  readonly node: Process['node'];
+  readonly logger: Logger;
+  readonly scheduler: Scheduler;
+  isLocal(pid: Pid): boolean;
+  localEndpoint(pid: Pid): Endpoint | undefined;
+  makeRef(): Ref;
+  refKey(ref: Ref): Key;
+  pidKey(pid: Pid): Key;
+  resolve(dest: Dest): Pid | undefined;
+  spawn(body: ProcessBody, options: SpawnOptions | undefined, parent: Proc | undefined): Pid;
+  forget(proc: Proc): void;
+  send(dest: Dest, message: unknown, from: Pid): void;
+  cast(dest: Dest, request: unknown, from: Pid): void;
+  call(caller: Pid | undefined, dest: Dest, request: unknown, options: CallOptions | undefined): Promise<unknown>;
+  signal(target: Proc, from: Pid, reason: ExitReason, kind: SignalKind): void;
+  exitSignal(from: Pid, to: Pid, reason: ExitReason): void;
+  linkExit(from: Pid, to: Pid, reason: ExitReason): void;
+  remoteLink(from: Pid, to: Pid): void;
+  remoteUnlink(from: Pid, to: Pid): void;
+  addWatcher(target: Pid, ref: Ref, watcher: Pid): boolean;
+  removeWatcher(target: Pid, ref: Ref, watcher: Pid): void;
+  down(watcher: Pid, ref: Ref, pid: Pid, reason: ExitReason): void;
 }
 
 interface PendingReceive {
@@ -82,11 +111,11 @@ export class Proc implements Process, Runnable, Endpoint {
   #resumer: (() => void) | undefined;
 
   constructor(
-    readonly runtime: Runtime,
+    readonly runtime: ProcessHost,
     readonly pid: Pid,
   ) {}
 
-  get node(): Node {
+  get node(): Process['node'] {
     return this.runtime.node;
   }
 

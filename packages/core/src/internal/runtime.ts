@@ -4,12 +4,11 @@ import type { Distribution, DistributionHost, SignalKind } from '../distribution
 import { BadArgError, CallError, NodeStoppedError } from '../errors.js';
 import type { ExitReason } from '../exit-reason.js';
 import { LocalRegistry } from '../local-registry.js';
-import type { Node } from '../node.js';
 import { Pid, Ref } from '../pid.js';
 import type { CallOptions, ProcessBody, SpawnOptions } from '../process.js';
 import type { NameRegistry } from '../registry.js';
 import { DeadlineQueues, type Expirable } from './deadlines.js';
-import { Proc, type Endpoint, type ExitHook, type Key, type Watch } from './process.js';
+import { Proc, type Endpoint, type ExitHook, type Key, type ProcessHost, type Watch } from './process.js';
 import { Scheduler } from './scheduler.js';
 import { isCallMessage, type CallMessage, type ReplyMessage, type StopMessage, type WhereisMessage } from './signals.js';
 
@@ -117,7 +116,7 @@ export class ProcessTable {
  * The engine behind a `Node`: the process table, routing, signals and calls.
  * Kept out of the public API; `Node` is its facade.
  */
-export class Runtime implements DistributionHost {
+export class Runtime implements DistributionHost, ProcessHost {
   readonly table = new ProcessTable();
   readonly scheduler: Scheduler;
   readonly localNames = new LocalRegistry();
@@ -132,7 +131,8 @@ export class Runtime implements DistributionHost {
   #flushingSignals = false;
 
   constructor(
-    readonly node: Node,
+    /** The Node this runtime serves (named through the contract: node.ts imports this module). */
+    readonly node: DistributionHost['node'],
     readonly name: string,
     readonly creation: string,
     readonly logger: Logger,
@@ -583,7 +583,7 @@ function settleLayouts(): void {
   const pid = new Pid('', '', 0);
   const ref = new Ref('', '', 0);
   for (let index = 0; index < 8; index++) {
-    const proc = new Proc(undefined as unknown as Runtime, pid);
+    const proc = new Proc(undefined as unknown as ProcessHost, pid);
     proc.mailbox.push(undefined); // and a mailbox chunk
     keep.push(
       proc,

@@ -606,7 +606,7 @@ export function clusterSuite(name: string, carrier: Carrier): void {
         // The live one keeps its name, undisturbed.
         assert.deepEqual(
           clusterOf(b)!.members().find((m) => m.node === 'a'),
-          { node: 'a', creation: a.creation },
+          { node: 'a', creation: a.creation, role: 'member' },
         );
         const echo = await GenServer.start(a, EchoServer, undefined);
         assert.equal(await b.call(echo, 'ping'), 'pong');

@@ -45,6 +45,23 @@ export interface ClusterOptions {
 /** What a node is to the cluster's services (see {@link ClusterOptions.role}). */
 export type ClusterRole = 'member' | 'observer';
 
+declare module '@roster/core' {
+  /** `Node.start({ cluster })` takes these options once @roster/cluster is imported. */
+  interface NodeClusterOptions extends ClusterOptions {}
+}
+
+const CLUSTER_OPTION_KEYS: ReadonlySet<string> = new Set<keyof ClusterOptions>([
+  'transport',
+  'id',
+  'secret',
+  'heartbeatInterval',
+  'failureTimeout',
+  'joinWindow',
+  'maxFrameBytes',
+  'maxClockSkew',
+  'role',
+]);
+
 /** Frames for channels not open yet wait at most this long (ms) and this many bytes in all. */
 const EARLY_MAX_AGE_MS = 60_000;
 const EARLY_MAX_BYTES = 16 * 1024 * 1024;
@@ -181,6 +198,11 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
   private constructor(host: DistributionHost, options: ClusterOptions) {
     super();
     const node = host.node;
+    if (typeof options !== 'object' || options === null) throw new TypeError('cluster: options must be an object');
+    const unknown = Object.keys(options).filter((key) => !CLUSTER_OPTION_KEYS.has(key));
+    if (unknown.length > 0) {
+      throw new TypeError(`cluster: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((key) => JSON.stringify(key)).join(', ')} (known: ${[...CLUSTER_OPTION_KEYS].join(', ')})`);
+    }
     this.#host = host;
     this.#name = node.name;
     this.#creation = node.creation;

@@ -1,4 +1,4 @@
-export { Node, type NodeEvents, type NodeOptions } from './node.js';
+export { Node, type NodeEvents, type NodeOptions, type NodeClusterOptions } from './node.js';
 export { Pid, Ref, isPid, isRef } from './pid.js';
 export { canonicalName, nameKey, isName, type Name } from './name.js';
 export { via, isVia, describeDest, type Dest, type Via } from './dest.js';

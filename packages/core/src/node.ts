@@ -38,17 +38,29 @@ declare module './registry.js' {
   }
 }
 
+/**
+ * The options of the cluster a node joins. Empty here: @roster/cluster
+ * merges its `ClusterOptions` in (module augmentation) when it is imported,
+ * so the core names no network option and a typo still fails to compile.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled in by @roster/cluster
+export interface NodeClusterOptions {}
+
 export interface NodeOptions {
   /** Unique in the cluster: letters, digits and `_ - . @ :`. */
   readonly name: string;
   /** A pino logger to derive the node's child logger from; default: a new one at `logLevel`. */
   readonly logger?: Logger;
-  /** Default `info`; the `ROSTER_LOG_LEVEL` environment variable overrides it. */
+  /** Default `warn` (a library prints nothing in normal operation); the `ROSTER_LOG_LEVEL` environment variable overrides it. */
   readonly logLevel?: string;
   /** Registries to install before the node is returned, by key. */
   readonly registries?: Readonly<Record<string, NameRegistry>>;
-  /** Joins a cluster (needs @roster/cluster); see its `ClusterOptions`. */
-  readonly cluster?: object;
+  /**
+   * Joins a cluster (needs @roster/cluster, which types this as its
+   * `ClusterOptions`: a misspelt option is a compile error, and an unknown
+   * key a `TypeError` at start). `{}` joins the in-process MemoryTransport.
+   */
+  readonly cluster?: NodeClusterOptions;
   /** Scheduler tuning: messages per process turn, and per event-loop turn. */
   readonly scheduler?: { readonly budget?: number; readonly batch?: number };
   /** How long `stop()` waits for processes to shut down before killing them. Default 5000 ms. */

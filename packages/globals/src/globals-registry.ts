@@ -152,6 +152,12 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
 
   async attach(node: Node): Promise<void> {
     if (this.#node !== undefined) throw new BadArgError('GlobalsRegistry: already installed on a node');
+    if (clusterOf(node) === undefined) {
+      // A standalone node would make a "global" registry a local one without a word: refuse, saying what to add.
+      throw new TypeError(
+        `GlobalsRegistry: node ${node.name} is not clustered; give Node.start a cluster (cluster: {} for the in-process MemoryTransport, or cluster: { transport: new AmqpTransport({ urls }) } for RabbitMQ), or use LocalRegistry for node-local names`,
+      );
+    }
     this.#node = node;
     const logger = (this.#logger = node.logger.child({ registry: 'globals' }));
     this.#dropLog = new RateLimitedLog(logger);

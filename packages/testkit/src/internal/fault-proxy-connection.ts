@@ -106,13 +106,15 @@ export class ProxyConnection {
     }
   }
 
-  /** One side closed: outside a blackhole the other follows (gracefully after a clean close); once both are gone, the connection is. */
+  /**
+   * One side closed. After an error, outside a blackhole, the other side is
+   * destroyed too; after a clean close nothing is needed (both directions had
+   * ended, and the pipes pass each end on once what they hold is written).
+   * Once both sides are gone, so is the connection.
+   */
   #sideClosed(side: Socket, hadError: boolean): void {
     const other = side === this.#client ? this.#upstream : this.#client;
-    if (!this.#blackholed && other !== undefined && !other.destroyed) {
-      if (hadError) other.destroy();
-      else other.end();
-    }
+    if (hadError && !this.#blackholed && other !== undefined && !other.destroyed) other.destroy();
     if (this.#closed || !this.#client.destroyed || (this.#upstream !== undefined && !this.#upstream.destroyed)) return;
     this.#closed = true;
     for (const pipe of this.#pipes) pipe.dispose();

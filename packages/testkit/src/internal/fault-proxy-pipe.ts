@@ -66,6 +66,8 @@ export class Pipe {
   /** From now on everything read is discarded, and so is what waits; the source's end is not passed on. */
   drop(): void {
     this.#dropping = true;
+    // Nothing will be written any more: a pending 'drain' must not hold back the source's end.
+    this.#waitingDrain = false;
     this.#counters.dropped += this.#queuedBytes;
     this.#queue.length = 0;
     this.#queuedBytes = 0;

@@ -1,5 +1,5 @@
 import type { Transport, TransportConnectOptions, TransportEvents, TransportState } from '@roster/cluster';
-import { connect as amqpConnect, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
+import { connect as amqpConnect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
 import { EventEmitter } from 'eventemitter3';
 import { pino, type Logger } from 'pino';
 import { AmqpTransportError } from './errors.js';
@@ -35,8 +35,21 @@ export interface AmqpTransportOptions {
    * (channel, exchange, queue, binding, consumer) take longer. Default 5 000 ms.
    */
   readonly attemptTimeoutMs?: number;
-  /** `close()` waits this long for outstanding confirms and the broker's `close-ok`. Default 2 000 ms. */
+  /** `close()` waits this long for outstanding confirms (or the final barrier) and the broker's `close-ok`. Default 2 000 ms. */
   readonly closeTimeoutMs?: number;
+  /**
+   * Publisher confirms. Default false: frames go out on a plain channel,
+   * and {@link AmqpTransport.flush} is an in-order barrier — a round trip on
+   * the same channel (a passive declare of this node's own queue) that the
+   * broker answers only after it has routed every publish before it. The
+   * node queues are exclusive, transient and at most once, so a confirm
+   * would promise nothing more a peer can rely on, and each one costs the
+   * publisher an extra socket read and the broker extra work on every
+   * message (RabbitMQ confirms a classic queue's message before delivering
+   * it). True: a confirm channel, and `flush()` resolves once the broker
+   * confirmed every message before it (`rejected` on a `basic.nack`).
+   */
+  readonly confirms?: boolean;
   /** A pino logger; the transport logs through a child `{ transport: 'amqp' }`. Default: silent (or `ROSTER_LOG_LEVEL`). */
   readonly logger?: Logger;
   /**
@@ -106,7 +119,7 @@ interface Link {
   readonly generation: number;
   readonly url: string;
   readonly model: ChannelModel;
-  readonly channel: ConfirmChannel;
+  readonly channel: Channel;
   readonly address: string;
 }
 
@@ -161,8 +174,10 @@ function withQuery(url: string, heartbeat: number): string {
  * Frames handed over within one event-loop turn to the same destination are
  * coalesced into one AMQP message (see `batching`), joined with '\n' and
  * split again on receipt, preserving order; broadcast-versus-direct order is
- * preserved too. Messages go out on a confirm channel: {@link flush} resolves
- * once the broker confirmed everything handed over before it. When the socket
+ * preserved too. Messages go out on a plain channel by default, and
+ * {@link flush} is an in-order barrier that resolves once the broker routed
+ * everything handed over before it (with `confirms: true`, a confirm channel,
+ * and `flush()` waits for every confirm). When the socket
  * is congested (publish returns false), publishing pauses until 'drain'.
  *
  * Consuming uses `noAck` by default: the queue is exclusive and dies with the
@@ -228,6 +243,8 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
   /** Waiting for the channel's 'drain'. */
   #congested = false;
   readonly #confirms = new ConfirmTracker();
+  /** Publisher confirms on (a confirm channel), or plain publishing with barrier flushes (the default). */
+  readonly #useConfirms: boolean;
   readonly #stats: Mutable<AmqpTransportStats> = {
     published: 0,
     batches: 0,
@@ -259,6 +276,8 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs;
     this.#attemptTimeoutMs = options.attemptTimeoutMs ?? DEFAULTS.attemptTimeoutMs;
     this.#closeTimeoutMs = options.closeTimeoutMs ?? DEFAULTS.closeTimeoutMs;
+    this.#useConfirms = options.confirms ?? false;
+    if (typeof this.#useConfirms !== 'boolean') throw new TypeError(`AmqpTransport: confirms must be a boolean, got ${typeof this.#useConfirms}`);
     this.#prefetch = options.prefetch ?? 0;
     this.#maxFrameBytes = options.maxFrameBytes ?? DEFAULTS.maxFrameBytes;
     this.#maxBatchBytes = options.maxBatchBytes ?? DEFAULTS.maxBatchBytes;
@@ -345,8 +364,11 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
   }
 
   /**
-   * Publishes what is coalescing now and resolves once the broker confirmed
-   * every message handed over so far. Rejects with an
+   * Publishes what is coalescing now and resolves once the broker has routed
+   * every message handed over so far: with `confirms`, once it confirmed
+   * each; without (the default), once it answered a round trip sent on the
+   * same channel after them (it processes a channel's methods in order).
+   * Either way the frames are in their queues when it resolves. Rejects with an
    * {@link AmqpTransportError}: `not_connected` when not `up` (frames handed
    * over meanwhile were dropped), `connection_lost` / `closed` when that
    * happens first, `rejected` when the broker nacked one of them.
@@ -357,7 +379,22 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
       return Promise.reject(new AmqpTransportError(code, `AmqpTransport.flush: the transport is ${this.#state}`));
     }
     this.#flushOpen();
-    return this.#confirms.wait();
+    const published = this.#confirms.wait();
+    return this.#useConfirms ? published : published.then(() => this.#barrier());
+  }
+
+  /** A round trip on the publishing channel: answered after every publish before it was routed. */
+  async #barrier(): Promise<void> {
+    const link = this.#link;
+    if (link === undefined || this.#state !== 'up') {
+      const code = this.#state === 'closed' ? 'closed' : 'connection_lost';
+      throw new AmqpTransportError(code, `AmqpTransport.flush: the transport is ${this.#state}`);
+    }
+    try {
+      await link.channel.checkQueue(link.address);
+    } catch (error) {
+      throw new AmqpTransportError('connection_lost', `AmqpTransport.flush: the connection was lost before the broker answered (${errorMessage(error)})`);
+    }
   }
 
   /**
@@ -384,10 +421,13 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
     }
     if (link !== undefined) {
       this.#flushOpen();
-      const drained = this.#confirms.wait().then(
-        () => true,
-        () => false,
-      );
+      const drained = this.#confirms
+        .wait()
+        .then(() => (this.#useConfirms ? undefined : link.channel.checkQueue(link.address)))
+        .then(
+          () => true,
+          () => false,
+        );
       await Promise.race([drained, this.#delay(this.#closeTimeoutMs)]);
     }
     this.#dropPending(closedError);
@@ -461,6 +501,26 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
       this.#outboxBytes -= item.message.content.length;
       const { message, seq } = item;
       const properties: Options.Publish | undefined = message.single ? { type: SINGLE_FRAME_TYPE } : undefined;
+      if (!this.#useConfirms) {
+        // Plain publishing: handed to the socket is settled; flush() adds the barrier.
+        let ok: boolean;
+        try {
+          ok = message.address === undefined ? channel.publish(this.#exchange, '', message.content, properties) : channel.publish('', message.address, message.content, properties);
+        } catch (error) {
+          this.#stats.dropped += message.frames;
+          queueMicrotask(() => this.#lost(generation, asError(error)));
+          return;
+        }
+        this.#confirms.ack(seq);
+        this.#stats.batches += 1;
+        this.#stats.published += message.frames;
+        if (!ok) {
+          this.#congested = true;
+          this.#log.debug({ queued: this.#outbox.length - this.#outboxHead }, 'socket congested: waiting for drain');
+          break;
+        }
+        continue;
+      }
       const onConfirm = (error: unknown): void => {
         if (error === null || error === undefined) {
           this.#stats.confirmed += 1;
@@ -476,8 +536,8 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
       try {
         ok =
           message.address === undefined
-            ? channel.publish(this.#exchange, '', message.content, properties, onConfirm)
-            : channel.publish('', message.address, message.content, properties, onConfirm);
+            ? (channel as ConfirmChannel).publish(this.#exchange, '', message.content, properties, onConfirm)
+            : (channel as ConfirmChannel).publish('', message.address, message.content, properties, onConfirm);
       } catch (error) {
         // The channel or connection is closing (IllegalOperationError); its 'close' event follows.
         // Declare the loss now, but not synchronously: this may run inside a send() call.
@@ -518,7 +578,7 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
 
   // ---- incoming ----------------------------------------------------------
 
-  #onMessage(generation: number, channel: ConfirmChannel, message: ConsumeMessage | null): void {
+  #onMessage(generation: number, channel: Channel, message: ConsumeMessage | null): void {
     if (generation !== this.#generation || this.#state !== 'up') return;
     if (message === null) {
       this.#lost(generation, new Error('the broker cancelled the consumer (queue deleted?)'));
@@ -599,8 +659,8 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
   }
 
   /** Opens the confirm channel, declares the exchange and this node's queue, and consumes from it. */
-  async #declare(generation: number, url: string, model: ChannelModel): Promise<{ channel: ConfirmChannel; queue: string }> {
-    const channel = await model.createConfirmChannel();
+  async #declare(generation: number, url: string, model: ChannelModel): Promise<{ channel: Channel; queue: string }> {
+    const channel: Channel = this.#useConfirms ? await model.createConfirmChannel() : await model.createChannel();
     channel.on('error', (error: Error) => {
       if (generation === this.#generation) this.#lastError = error;
       this.#log.warn({ broker: redactUrl(url), err: errorMessage(error) }, 'amqp channel error');

@@ -303,8 +303,17 @@ export function waitForNodeEvent(node: Node, event: 'nodeup' | 'nodedown', peer:
 /** Options of {@link startNodeProcesses}. */
 export interface StartNodeProcessesOptions extends Omit<ClusterOverrides, 'id' | 'secret'> {
   readonly count: number;
-  /** The broker; default `$AMQP_URL`. */
+  /** The broker; default `$AMQP_URL`. Ignored when `amqpUrls` is given. */
   readonly amqpUrl?: string;
+  /**
+   * Broker URLs for each child's AmqpTransport `urls` (tried in order; on a
+   * loss the others first, see AmqpTransport): one list for every child, or
+   * a function of the child's index (from 0, in `names` order) and name
+   * returning its own list, e.g. `(i) => cluster.rotatedUrls(i % n)` to
+   * spread the children over a broker cluster while each can fail over.
+   * Takes precedence over `amqpUrl`; a list must be non-empty strings.
+   */
+  readonly amqpUrls?: readonly string[] | ((index: number, name: string) => readonly string[]);
   /** The cluster to join (the `id` of a `startCluster` harness to mix them). */
   readonly clusterId: string;
   readonly secret?: string;
@@ -399,18 +408,33 @@ export interface NodeProcess extends EventEmitter<NodeProcessEvents> {
 
 const ENTRY_EXTENSION = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
 
+function resolveAmqpUrls(options: StartNodeProcessesOptions): (index: number, name: string) => readonly string[] {
+  const given = options.amqpUrls;
+  if (typeof given === 'function') return given;
+  if (given !== undefined) return () => given;
+  const amqpUrl = options.amqpUrl ?? process.env['AMQP_URL'];
+  if (amqpUrl === undefined || amqpUrl === '') throw new TypeError('startNodeProcesses: needs amqpUrls or amqpUrl (or AMQP_URL)');
+  return () => [amqpUrl];
+}
+
+function checkUrlList(urls: unknown, name: string): string[] {
+  if (!Array.isArray(urls) || urls.length === 0 || !urls.every((url) => typeof url === 'string' && url !== '')) {
+    throw new TypeError(`startNodeProcesses: amqpUrls for ${name} must be a non-empty list of non-empty URL strings`);
+  }
+  return [...(urls as string[])];
+}
+
 /**
  * Forks `count` OS processes, each running one roster node over
  * AmqpTransport in cluster `clusterId`, and resolves once every one is
  * ready. Children exit when this process does (their IPC channel closes).
  */
 export async function startNodeProcesses(options: StartNodeProcessesOptions): Promise<NodeProcess[]> {
-  const amqpUrl = options.amqpUrl ?? process.env['AMQP_URL'];
-  if (amqpUrl === undefined || amqpUrl === '') throw new TypeError('startNodeProcesses: needs amqpUrl (or AMQP_URL)');
   const names = options.names ?? Array.from({ length: options.count }, (_, index) => `${options.namePrefix ?? 'proc'}${index + 1}`);
+  const urlsOf = resolveAmqpUrls(options);
+  const perNode = names.map((name, index) => checkUrlList(urlsOf(index, name), name));
   if (options.setup !== undefined) checkSetup(options.setup);
-  const base: Omit<ChildStartOptions, 'name'> = {
-    amqpUrls: [amqpUrl],
+  const base: Omit<ChildStartOptions, 'name' | 'amqpUrls'> = {
     clusterId: options.clusterId,
     ...(pickClusterOptions(options) as Partial<ChildStartOptions>),
     ...(options.secret === undefined ? {} : { secret: options.secret }),
@@ -419,7 +443,7 @@ export async function startNodeProcesses(options: StartNodeProcessesOptions): Pr
     ...(options.setup === undefined ? {} : { setup: options.setup }),
   };
   const started = await Promise.allSettled(
-    names.map((name) => spawnNodeProcess({ ...base, name }, options.startTimeout ?? 30_000, options.env, options.onCustomEvent)),
+    names.map((name, index) => spawnNodeProcess({ ...base, name, amqpUrls: perNode[index]! }, options.startTimeout ?? 30_000, options.env, options.onCustomEvent)),
   );
   const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (failed !== undefined) {

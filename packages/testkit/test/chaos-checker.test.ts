@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildReport, checkHistory, deriveConnectivity, HistoryFormatError, HistoryRecorder, parseHistory, renderReport } from '../src/chaos/index.js';
+import { buildReport, checkHistory, defaultWindows, deriveConnectivity, HistoryFormatError, HistoryRecorder, parseHistory, renderReport } from '../src/chaos/index.js';
 import type { CheckerOptions, History, HistoryEvent, Sample } from '../src/chaos/index.js';
 
 const P = '<a.c1.1>';
@@ -144,6 +144,53 @@ describe('chaos checker', () => {
     assert.equal(c.connected('b', 'c', 2549), false);
     assert.equal(c.connected('b', 'c', 2550), true);
     assert.deepEqual(c.downOf('b'), [{ from: 2000, to: 2500 }]);
+  });
+
+  it('derives the default windows from the timings: settle = ft + 2 heartbeats + 1000 ms after the reconnect', () => {
+    // FT 3000, heartbeat 1000 (default), AMQP heartbeat 5 s (default): settle 6000, amqpDetect 15 000, reconnectBound 21 000.
+    assert.deepEqual(defaultWindows(history([]).meta), { settle: 6000, joinGrace: 0, delayImpairsFrom: 1500, amqpDetect: 15_000, reconnectBound: 21_000 });
+    const h = history([
+      fault('cut', 'a', 100),
+      fault('heal', 'a', 1000),
+      { kind: 'node', event: 'reconnected', node: 'a', at: 1400 },
+      fault('blackhole', 'b', 100),
+      fault('heal', 'b', 1000),
+      { kind: 'fault', fault: 'broker-kill', target: 'broker0', at: 10_000, affects: ['c'] },
+      { kind: 'node', event: 'reconnected', node: 'c', at: 10_300, broker: 1 },
+      { kind: 'fault', fault: 'broker-restart', target: 'broker0', at: 14_000 },
+    ]);
+    const c = deriveConnectivity(h);
+    // The cut: reconnect + settle.
+    assert.equal(c.impaired('a', 7399), true);
+    assert.equal(c.impaired('a', 7400), false);
+    // The blackhole, no reconnect seen: heal + amqpDetect + settle.
+    assert.equal(c.impaired('b', 21_999), true);
+    assert.equal(c.impaired('b', 22_000), false);
+    // The broker kill: failed over at 10 300, so until 16 300 (before the broker's restart + settle).
+    assert.equal(c.impaired('c', 16_299), true);
+    assert.equal(c.impaired('c', 16_300), false);
+    assert.equal(checkHistory(h).options.settle, 6000);
+  });
+
+  it('reports the impaired share per node and reconnections by cause', () => {
+    const h = history([
+      fault('cut', 'a', 0),
+      fault('heal', 'a', 1000),
+      { kind: 'node', event: 'reconnected', node: 'a', at: 1000, broker: 0 },
+      { kind: 'fault', fault: 'broker-kill', target: 'broker0', at: 10_000, affects: ['b', 'c'] },
+      { kind: 'node', event: 'reconnected', node: 'b', at: 10_200, broker: 1 },
+      { kind: 'fault', fault: 'broker-restart', target: 'broker0', at: 12_000 },
+      { kind: 'node', event: 'reconnected', node: 'c', at: 12_500, broker: 0 },
+    ]);
+    const report = buildReport(h);
+    assert.deepEqual(report.impaired.map((i) => [i.node, i.ms]), [['a', 7000], ['b', 6200], ['c', 8000]]); // c: the broker's restart (12 000) came before its reconnect: + settle
+    assert.equal(report.impaired[0]!.share, 7000 / 20_000);
+    assert.deepEqual(
+      { ...report.reconnections, perBrokerKill: undefined },
+      { total: 3, brokerKill: 2, failover: 1, sameBroker: 1, unknownBroker: 0, link: 1, other: 0, perBrokerKill: undefined },
+    );
+    assert.deepEqual(report.reconnections.perBrokerKill, [{ broker: 'broker0', at: 10_000, affected: 2, failedOverBeforeRestart: 1 }]);
+    assert.match(renderReport(report), /to another broker \(failover\) \| 1 \|/);
   });
 });
 

@@ -8,7 +8,10 @@
  * What it emits on its own (`custom` events):
  * - `death` `{ pid, at, reason }` when a holder process exits, stamped
  *   synchronously at the exit (`Node.watchExit`, before any monitor);
- * - `reconnected` `{ at }` when the node's cluster opens a new broker connection.
+ * - `connected` `{ at, broker }` once at start: the (proxy) URL of the broker
+ *   the node's transport is on, redacted;
+ * - `reconnected` `{ at, broker }` when the node's cluster opens a new broker
+ *   connection, with the URL of the broker it is now on.
  *
  * Holders are GenServers that answer any call with their own pid's string.
  *
@@ -16,7 +19,7 @@
  */
 import { formatReason, GenServer, noreply, reply, type Node, type Pid } from '@roster/core';
 import { clusterOf } from '@roster/cluster';
-import type { NodeProcessEmit } from '../internal/node-process-protocol.js';
+import { CHILD_TRANSPORT, type NodeProcessEmit } from '../internal/node-process-protocol.js';
 
 /** The `via` key the runner installs the GlobalsRegistry under. */
 export const REGISTRY_KEY = 'globals';
@@ -33,7 +36,9 @@ let emitter: NodeProcessEmit = () => {};
 /** The start function: reports reconnections. */
 export function setup(node: Node, _args: unknown, emit: NodeProcessEmit): void {
   emitter = emit;
-  clusterOf(node)?.on('reconnected', () => emit('reconnected', { at: Date.now() }));
+  const broker = (): string | null => ((globalThis as Record<symbol, unknown>)[CHILD_TRANSPORT] as { broker?: string } | undefined)?.broker ?? null;
+  emit('connected', { at: Date.now(), broker: broker() });
+  clusterOf(node)?.on('reconnected', () => emit('reconnected', { at: Date.now(), broker: broker() }));
 }
 
 /** Starts a holder; resolves with its pid's string. Its death is emitted. */

@@ -24,10 +24,21 @@
  * the name.
  *
  * Two nodes *can reach each other* at `t` unless either is impaired then
- * (see connectivity.ts: a cut, blackhole or long delay of its link until the
- * heal plus `settle`; down from a kill to its restart plus `joinGrace`; its
- * broker gone until it reconnected or the broker came back, plus `settle`).
- * A node always reaches itself.
+ * (see connectivity.ts: a cut, blackhole or long delay of its link until it
+ * reconnected after the heal (or the heal itself, plus `amqpDetect` for a
+ * blackhole) plus `settle`; down from a kill to its restart plus
+ * `joinGrace`; its broker gone until it reconnected, to another broker or
+ * the same one, or the broker came back, plus `settle`). A node always
+ * reaches itself.
+ *
+ * The windows' defaults are derived from the history's timings, not
+ * guessed (connectivity.ts, "Where the windows come from"): with the
+ * shipped failure timeout 3000 ms, heartbeat 1000 ms and AMQP heartbeat
+ * 5 s, `settle` = 3000 + 2 × 1000 + 1000 = 6000 ms, `amqpDetect` = 15 000
+ * ms, `reconnectBound` = 21 000 ms, `delayImpairsFrom` = 1500 ms,
+ * `joinGrace` = 0. `staleSlack` (the runner's: one heartbeat + 500 ms)
+ * covers that a death is noticed on the next heartbeat tick after the
+ * failure timeout, plus IPC stamping.
  *
  * ## Rules
  *
@@ -60,7 +71,7 @@
  *
  * @module
  */
-import { deriveConnectivity, type Connectivity, type ConnectivityOptions } from './connectivity.js';
+import { defaultWindows, deriveConnectivity, type Connectivity, type ConnectivityOptions } from './connectivity.js';
 import { parsePid, type DeathEvent, type FaultEvent, type History, type HistoryEvent, type Millis, type NodeEvent, type Operation, type PidString, type RegisterOp, type UnregisterOp, type WhereisOp } from './history.js';
 import { intersect, measure, type Interval } from './intervals.js';
 
@@ -204,14 +215,17 @@ export function holdsOf(history: History, deaths: ReadonlyMap<PidString, Millis>
 
 function resolve(history: History, options: CheckerOptions): Required<CheckerOptions> {
   const failureTimeout = options.failureTimeout ?? history.meta.failureTimeout;
+  // The connectivity windows, derived from the cluster's timings (connectivity.ts, "Where the windows come from").
+  const windows = defaultWindows({ ...history.meta, failureTimeout });
   const resolved = {
     failureTimeout,
     staleSlack: options.staleSlack ?? 0,
     tolerance: options.tolerance ?? 0,
-    settle: options.settle ?? 3 * failureTimeout,
-    joinGrace: options.joinGrace ?? 0,
-    delayImpairsFrom: options.delayImpairsFrom ?? failureTimeout / 2,
-    reconnectBound: options.reconnectBound ?? 30_000,
+    settle: options.settle ?? windows.settle,
+    joinGrace: options.joinGrace ?? windows.joinGrace,
+    delayImpairsFrom: options.delayImpairsFrom ?? windows.delayImpairsFrom,
+    reconnectBound: options.reconnectBound ?? windows.reconnectBound,
+    amqpDetect: options.amqpDetect ?? windows.amqpDetect,
   };
   for (const [key, value] of Object.entries(resolved)) {
     if (!(typeof value === 'number' && value >= 0)) throw new TypeError(`checkHistory: option ${key} must be a number of ms >= 0, got ${String(value)}`);

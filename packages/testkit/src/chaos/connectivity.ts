@@ -9,36 +9,79 @@
  * A node is impaired:
  * - from a `cut` or `blackhole` of its link (or a `delay` of at least
  *   `delayImpairsFrom` ms) until the next `heal` of it (or of `all`), plus
- *   `settle`: after the heal it still has to notice, reconnect, be seen up
- *   and exchange its table (anti-entropy); for a cut or blackhole, whose
- *   connections are dead, the window runs from its first `reconnected`
- *   node event after the heal (within `reconnectBound`) instead, when there
- *   is one; never healed, to the end;
+ *   `settle`; for a cut or blackhole, whose connections are dead, the
+ *   window runs from its first `reconnected` node event after the heal
+ *   (within `reconnectBound`) instead, when there is one; with none, a
+ *   blackhole's runs from the heal plus `amqpDetect` (the blackholed
+ *   connection is only found dead by heartbeats); never healed, to the end;
  * - from a `kill` or `stop` (node event, or a `kill-node` fault) until its
  *   next `restart` node event (or, failing that, `restart-node` fault), plus
  *   `joinGrace`;
  * - from a `broker-kill` that `affects` it (every node, when the fault does
- *   not say) until its first `reconnected` node event after the kill or the
- *   broker's `broker-restart`, whichever comes first, plus `settle`.
+ *   not say) until its first `reconnected` node event after the kill (to
+ *   another broker of its list, or to the same one back) or the broker's
+ *   `broker-restart`, whichever comes first, plus `settle`.
  *
- * These windows are deliberately generous (they excuse what a partition
- * legitimately allows); the checker's rules are strict outside them.
+ * ## Where the windows come from (see {@link defaultWindows})
+ *
+ * With `ft` the failure timeout, `hb` the cluster heartbeat and `H` the
+ * AMQP heartbeat (seconds) of the history's meta:
+ * - `settle = ft + 2 × hb + margin` (margin 1000 ms): once a node has a
+ *   connection again, a peer that still counts it as up from before may
+ *   keep stale state until its failure timeout runs out (`ft`); the
+ *   node's first heartbeat announces it (≤ 1 `hb`) and the table exchange
+ *   that follows a nodeup (anti-entropy, answered on the next tick) takes
+ *   ≤ 1 more `hb`; the margin covers IPC stamping, broker routing and
+ *   timer jitter. (It was `3 × ft` = 9 s before, excusing nodes for a large
+ *   share of a run.)
+ * - `amqpDetect = 3 × H × 1000` ms: amqplib checks for received bytes every
+ *   `H` s and gives up after two empty checks, so a silent connection is
+ *   declared dead 2 to 3 `H` after its last byte.
+ * - `reconnectBound = amqpDetect + 5000 + margin`: a blackholed node's
+ *   reconnect comes at the latest after detection plus one maximal
+ *   reconnect backoff (AmqpTransport's default `reconnect.maxMs`).
+ * - `delayImpairsFrom = ft / 2`: a one-way delay that long makes round
+ *   trips approach the failure timeout.
+ * - `joinGrace = 0`: `Node.start` resolves knowing every name.
+ *
+ * Outside these windows the checker's rules are strict.
  *
  * @module
  */
 import type { FaultEvent, History, HistoryEvent, Millis, NodeEvent } from './history.js';
 import { covers, subtract, union, type Interval } from './intervals.js';
 
-/** Options of {@link deriveConnectivity}. */
+/** The margin of the derived windows, in ms: see the module header. */
+export const WINDOW_MARGIN: Millis = 1000;
+/** AmqpTransport's default maximal reconnect backoff, in ms. */
+const RECONNECT_MAX: Millis = 5000;
+
+/** The default windows of a history's cluster timings, each as derived in the module header. */
+export function defaultWindows(meta: History['meta']): Required<ConnectivityOptions> {
+  const ft = meta.failureTimeout;
+  const hb = meta.heartbeatInterval ?? 1000;
+  const amqpDetect = 3 * (meta.amqpHeartbeat ?? 5) * 1000;
+  return {
+    settle: ft + 2 * hb + WINDOW_MARGIN,
+    joinGrace: 0,
+    delayImpairsFrom: ft / 2,
+    amqpDetect,
+    reconnectBound: amqpDetect + RECONNECT_MAX + WINDOW_MARGIN,
+  };
+}
+
+/** Options of {@link deriveConnectivity}; defaults from {@link defaultWindows}. */
 export interface ConnectivityOptions {
-  /** How long after a heal (or a broker's return) a node may still be out of touch, in ms. Default `3 × failureTimeout`. */
+  /** How long after a reconnect (or a heal, or a broker's return) a node may still be out of touch, in ms. Default `failureTimeout + 2 × heartbeatInterval + 1000`. */
   readonly settle?: Millis;
   /** How long after a restart is ready the node may still be joining, in ms. Default 0 (`Node.start` resolves knowing every name). */
   readonly joinGrace?: Millis;
   /** A `delay` of at least this many ms counts as a partition. Default `failureTimeout / 2`. */
   readonly delayImpairsFrom?: Millis;
-  /** After a heal of a cut or blackhole, a `reconnected` node event of the node within this many ms moves the end of the window to it. Default 30 000. */
+  /** After a heal of a cut or blackhole, a `reconnected` node event of the node within this many ms moves the end of the window to it. Default `amqpDetect + 5000 + 1000`. */
   readonly reconnectBound?: Millis;
+  /** How long a blackholed connection may go unnoticed, in ms (added after the heal when no reconnect is seen). Default `3 × amqpHeartbeat` s. */
+  readonly amqpDetect?: Millis;
 }
 
 /** Why a node was out of touch over an interval. */
@@ -66,16 +109,15 @@ export interface Connectivity {
   downOf(node: string): readonly Interval[];
 }
 
+const definedOf = (options: ConnectivityOptions): ConnectivityOptions =>
+  Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as ConnectivityOptions;
+
 const byTime = (a: HistoryEvent, b: HistoryEvent): number => timeOf(a) - timeOf(b);
 const timeOf = (event: HistoryEvent): Millis => (event.kind === 'op' ? event.invokeAt : event.at);
 
 /** Derives the {@link Connectivity} of a history's nodes from its faults and node events. */
 export function deriveConnectivity(history: History, options: ConnectivityOptions = {}): Connectivity {
-  const ft = history.meta.failureTimeout;
-  const settle = options.settle ?? 3 * ft;
-  const joinGrace = options.joinGrace ?? 0;
-  const delayImpairsFrom = options.delayImpairsFrom ?? ft / 2;
-  const reconnectBound = options.reconnectBound ?? 30_000;
+  const { settle, joinGrace, delayImpairsFrom, reconnectBound, amqpDetect } = { ...defaultWindows(history.meta), ...definedOf(options) };
   const events = [...history.events].filter((e) => e.kind === 'fault' || e.kind === 'node').sort(byTime) as (FaultEvent | NodeEvent)[];
   const nodes = new Set(history.meta.nodes);
   for (const event of events) {
@@ -100,7 +142,8 @@ export function deriveConnectivity(history: History, options: ConnectivityOption
         const healed = event.at;
         const reconnect =
           openedBy.fault === 'delay' ? undefined : after(healed, (e) => e.kind === 'node' && e.event === 'reconnected' && e.node === node && e.at <= healed + reconnectBound);
-        impairments.push({ node, cause: 'link', since: openedBy, from: openedBy.at, to: (reconnect ?? healed) + settle });
+        const unnoticed = reconnect === undefined && openedBy.fault === 'blackhole' ? amqpDetect : 0;
+        impairments.push({ node, cause: 'link', since: openedBy, from: openedBy.at, to: (reconnect ?? healed + unnoticed) + settle });
         openedBy = undefined;
       }
     }

@@ -109,6 +109,8 @@ export interface NodeEvent {
   readonly at: Millis;
   /** The incarnation: the one killed or stopped, or the new one on `restart`. */
   readonly creation?: string;
+  /** On `restart` and `reconnected`: the index of the broker the node is now connected to, when known. */
+  readonly broker?: number;
 }
 
 /** What the nemesis can do. */
@@ -159,6 +161,8 @@ export interface HistoryMeta {
   readonly failureTimeout: Millis;
   /** The cluster's `heartbeatInterval`, in ms. */
   readonly heartbeatInterval?: Millis;
+  /** The AmqpTransport heartbeat of the nodes, in seconds (default 5, AmqpTransport's). */
+  readonly amqpHeartbeat?: number;
   /** The nemesis seed. */
   readonly seed?: number;
   readonly startedAt: Millis;
@@ -373,8 +377,8 @@ export class HistoryRecorder {
     this.#events.push(reason === undefined ? { kind: 'death', pid, at } : { kind: 'death', pid, at, reason });
   }
 
-  node(event: NodeEvent['event'], node: string, creation?: string, at: Millis = this.#now()): void {
-    this.#events.push(creation === undefined ? { kind: 'node', event, node, at } : { kind: 'node', event, node, at, creation });
+  node(event: NodeEvent['event'], node: string, creation?: string, at: Millis = this.#now(), broker?: number): void {
+    this.#events.push({ kind: 'node', event, node, at, ...(creation === undefined ? {} : { creation }), ...(broker === undefined ? {} : { broker }) });
   }
 
   fault(fault: FaultKind, target: string, extra: { readonly affects?: readonly string[]; readonly ms?: number } = {}, at: Millis = this.#now()): void {

@@ -31,7 +31,7 @@ export {
   type UnregisterOp,
   type WhereisOp,
 } from './history.js';
-export { deriveConnectivity, type Connectivity, type ConnectivityOptions, type Impairment } from './connectivity.js';
+export { defaultWindows, deriveConnectivity, WINDOW_MARGIN, type Connectivity, type ConnectivityOptions, type Impairment } from './connectivity.js';
 export { type Interval } from './intervals.js';
 export {
   checkHistory,
@@ -53,6 +53,8 @@ export {
   sampleAgrees,
   summarize,
   type ChaosReport,
+  type ImpairedShare,
+  type ReconnectionSummary,
   type ConvergenceSummary,
   type LatencySummary,
   type ReportOptions,

@@ -16,13 +16,20 @@
  *   excepted (an operation on the name, or a death of a pid the name
  *   resolves to, within `fluxMargin` of the sample). Its resolution is the
  *   sampling period.
+ * - Per node, the share of the run it was *impaired* (excused by the
+ *   checker: connectivity.ts), in all and by cause (link, down, broker).
+ * - Reconnections (`reconnected` node events) by cause: `broker-kill` (the
+ *   node's broker was killed since its previous connection; `failover`
+ *   when it came back on another broker, `same broker` when on the killed
+ *   one after its restart), `link` (a cut, blackhole or delay of its link
+ *   since then), `other` (none of these: a spontaneous loss).
  *
  * @module
  */
 import { checkHistory, VIOLATION_KINDS, type CheckerOptions, type CheckResult, type ViolationKind } from './checker.js';
-import { deriveConnectivity, type Connectivity } from './connectivity.js';
+import { deriveConnectivity, type Connectivity, type Impairment } from './connectivity.js';
 import type { FaultEvent, FaultKind, History, Millis, NodeEvent, Operation, OpKind, Sample } from './history.js';
-import { covers } from './intervals.js';
+import { covers, measure, subtract } from './intervals.js';
 
 /** Nearest-rank percentiles of a list of durations, in ms. */
 export interface LatencySummary {
@@ -62,8 +69,34 @@ export interface ChaosReport {
   readonly registerLatency: { readonly all: LatencySummary; readonly yes: LatencySummary; readonly underFaults: LatencySummary; readonly quiet: LatencySummary };
   /** Per fault kind that recovers (`cut`, `blackhole`, `delay`, `kill-node`, `broker-kill`). */
   readonly reconvergence: Readonly<Partial<Record<FaultKind, ConvergenceSummary>>>;
+  readonly impaired: readonly ImpairedShare[];
+  readonly reconnections: ReconnectionSummary;
   readonly checked: CheckResult['checked'];
   readonly checkerOptions: CheckResult['options'];
+}
+
+/** A node's impaired time (see connectivity.ts), as shares of the run (0..1). */
+export interface ImpairedShare {
+  readonly node: string;
+  readonly share: number;
+  readonly ms: Millis;
+  readonly byCause: Readonly<Record<Impairment['cause'], number>>;
+}
+
+/** Reconnections by cause (see the module header). */
+export interface ReconnectionSummary {
+  readonly total: number;
+  readonly brokerKill: number;
+  /** Of `brokerKill`: back on another broker than the killed one. */
+  readonly failover: number;
+  /** Of `brokerKill`: back on the killed broker itself (after its restart). */
+  readonly sameBroker: number;
+  /** Of `brokerKill`: broker unknown. */
+  readonly unknownBroker: number;
+  readonly link: number;
+  readonly other: number;
+  /** Per broker-kill fault: how many of the nodes it affected reconnected to another broker before the broker was back. */
+  readonly perBrokerKill: readonly { readonly broker: string; readonly at: Millis; readonly affected: number; readonly failedOverBeforeRestart: number }[];
 }
 
 /** Options of {@link buildReport}. */
@@ -199,6 +232,53 @@ export function buildReport(history: History, options: ReportOptions = {}): Chao
     if (recoveries > 0) reconvergence[kind] = { ...summarize(durations), recoveries, notConverged };
   }
 
+  // ---- impaired share per node ----
+  const run0 = history.meta.startedAt;
+  const run1 = history.meta.endedAt;
+  const span = { from: run0, to: run1 };
+  const within = (list: readonly { from: Millis; to: Millis }[]): Millis => (run1 - run0) - measure(subtract(span, list));
+  const impaired: ImpairedShare[] = history.meta.nodes.map((node) => {
+    const mine = connectivity.impairments.filter((i) => i.node === node);
+    const total = within(mine);
+    const byCause = Object.fromEntries((['link', 'down', 'broker'] as const).map((cause) => [cause, within(mine.filter((i) => i.cause === cause))])) as Record<Impairment['cause'], number>;
+    const d = Math.max(1, run1 - run0);
+    return { node, ms: total, share: total / d, byCause: Object.fromEntries(Object.entries(byCause).map(([k, v]) => [k, v / d])) as Record<Impairment['cause'], number> };
+  });
+
+  // ---- reconnections by cause ----
+  const timeline = history.events.filter((e): e is FaultEvent | NodeEvent => e.kind === 'fault' || e.kind === 'node').sort((a, b) => a.at - b.at);
+  const counts = { total: 0, brokerKill: 0, failover: 0, sameBroker: 0, unknownBroker: 0, link: 0, other: 0 };
+  const lastConnect = new Map<string, Millis>();
+  const brokerIndex = (target: string): number => Number(target.replace(/^broker/, ''));
+  for (const event of timeline) {
+    if (event.kind !== 'node') continue;
+    if (event.event === 'restart') lastConnect.set(event.node, event.at);
+    if (event.event !== 'reconnected') continue;
+    counts.total++;
+    const since = lastConnect.get(event.node) ?? -Infinity;
+    lastConnect.set(event.node, event.at);
+    const between = timeline.filter((e): e is FaultEvent => e.kind === 'fault' && e.at >= since && e.at <= event.at);
+    const kill = [...between].reverse().find((f) => f.fault === 'broker-kill' && (f.affects === undefined || f.affects.includes(event.node)));
+    const link = between.some((f) => (f.fault === 'cut' || f.fault === 'blackhole' || f.fault === 'delay' || f.fault === 'heal') && (f.target === event.node || f.target === 'all'));
+    if (kill !== undefined) {
+      counts.brokerKill++;
+      if (event.broker === undefined) counts.unknownBroker++;
+      else if (event.broker === brokerIndex(kill.target)) counts.sameBroker++;
+      else counts.failover++;
+    } else if (link) counts.link++;
+    else counts.other++;
+  }
+  const perBrokerKill = faultEvents
+    .filter((f) => f.fault === 'broker-kill')
+    .map((f) => {
+      const back = recoveryOf(history, f) ?? Infinity;
+      const affected = f.affects ?? history.meta.nodes;
+      const failedOver = affected.filter((node) =>
+        timeline.some((e) => e.kind === 'node' && e.event === 'reconnected' && e.node === node && e.at >= f.at && e.at <= back && e.broker !== undefined && e.broker !== brokerIndex(f.target)),
+      );
+      return { broker: f.target, at: f.at - run0, affected: affected.length, failedOverBeforeRestart: failedOver.length };
+    });
+
   return {
     run: {
       nodes: history.meta.nodes.length,
@@ -216,6 +296,8 @@ export function buildReport(history: History, options: ReportOptions = {}): Chao
     violationExamples: check.violations.slice(0, 20).map((v) => `${v.kind}: ${v.message}`),
     registerLatency: { all: latency(registers), yes: latency(registers.filter((o) => o.result === 'yes')), underFaults: latency(underFaults), quiet: latency(quiet) },
     reconvergence,
+    impaired,
+    reconnections: { ...counts, perBrokerKill },
     checked: check.checked,
     checkerOptions: check.options,
   };
@@ -260,11 +342,33 @@ export function renderReport(report: ChaosReport): string {
   const conv = Object.entries(report.reconvergence);
   if (conv.length === 0) lines.push('| (no recoveries) | 0 | 0 | – | – | – |');
   for (const [fault, s] of conv) lines.push(`| ${fault} | ${s.recoveries} | ${s.count} | ${ms(s.p50)} | ${ms(s.p99)} | ${ms(s.max)} |`);
+  if (report.impaired !== undefined) {
+    const pct = (x: number): string => `${(100 * x).toFixed(1)} %`;
+    lines.push('', '| node | impaired (share of the run) | link | down | broker |', '| --- | ---: | ---: | ---: | ---: |');
+    for (const i of report.impaired) lines.push(`| ${i.node} | ${pct(i.share)} (${Math.round(i.ms / 1000)} s) | ${pct(i.byCause.link)} | ${pct(i.byCause.down)} | ${pct(i.byCause.broker)} |`);
+  }
+  if (report.reconnections !== undefined) {
+    const r = report.reconnections;
+    lines.push(
+      '',
+      '| reconnections | count |',
+      '| --- | ---: |',
+      `| after a broker kill: to another broker (failover) | ${r.failover} |`,
+      `| after a broker kill: to the same broker, restarted | ${r.sameBroker} |`,
+      ...(r.unknownBroker > 0 ? [`| after a broker kill: broker unknown | ${r.unknownBroker} |`] : []),
+      `| after a link fault (cut, blackhole, delay) | ${r.link} |`,
+      `| other | ${r.other} |`,
+      `| **total** | **${r.total}** |`,
+    );
+    if (r.perBrokerKill.length > 0) {
+      lines.push('', `Broker kills: ${r.perBrokerKill.map((k) => `${k.broker} at +${Math.round(k.at / 1000)} s: ${k.failedOverBeforeRestart}/${k.affected} affected nodes on another broker before its restart`).join('; ')}.`);
+    }
+  }
   const c = report.checked;
   lines.push(
     '',
     `Checked ${c.holds} holds (${c.openHolds} open at the end, ${c.uncheckedHolds} of them with no final read to judge), ${c.reads} reads and ${c.finalReads} final reads; ${run.samples} samples. ` +
-      `Windows: settle ${report.checkerOptions.settle} ms, join grace ${report.checkerOptions.joinGrace} ms, stale bound ${report.checkerOptions.failureTimeout} + ${report.checkerOptions.staleSlack} ms, overlap tolerance ${report.checkerOptions.tolerance} ms.`,
+      `Windows: settle ${report.checkerOptions.settle} ms, join grace ${report.checkerOptions.joinGrace} ms, blackhole detection ${report.checkerOptions.amqpDetect} ms, reconnect bound ${report.checkerOptions.reconnectBound} ms, stale bound ${report.checkerOptions.failureTimeout} + ${report.checkerOptions.staleSlack} ms, overlap tolerance ${report.checkerOptions.tolerance} ms (derived: connectivity.ts).`,
   );
   return `${lines.join('\n')}\n`;
 }

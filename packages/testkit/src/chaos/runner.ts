@@ -13,11 +13,16 @@
  * name once more (`final: true` whereis). Then the checker runs and the
  * report is built.
  *
- * **Topology**: node `i` (from 0) talks to broker `i mod brokers` only,
- * through its proxy: a broker's death cuts off exactly its nodes until it
- * is back (`affects` names them), and the other brokers carry on. The nodes
- * are not given the other brokers' URLs (`startNodeProcesses` takes one
- * URL), so broker failover between URLs is not what this exercises.
+ * **Topology**: node `i` (from 0) is given every broker, in the rotated
+ * order `rotatedUrls(i mod brokers)` (its preferred broker first), each URL
+ * through its own proxy of the node's {@link FaultLink}: a cut or blackhole
+ * of node `i` cuts all its brokers at once, while a broker kill lets the
+ * nodes on that broker fail over to the next URL of their lists (AmqpTransport
+ * tries the others first). The runner follows which broker each node is on
+ * (the agent's `connected` / `reconnected` events carry the proxy URL, mapped
+ * back to a broker index): a `broker-kill` `affects` the nodes on it at that
+ * moment, and `reconnected` node events say which broker the node came back
+ * on, so the report counts reconnections by cause and failovers.
  *
  * **Gotchas**: a run needs `rabbitmq-server` (installed on demand on
  * Debian as root) and about 150 MB per node process; booting 3 brokers
@@ -30,6 +35,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { NodeProcessError, startNodeProcesses, uniqueClusterId, type NodeProcess } from '../cluster-harness.js';
 import { startFaultLink, type FaultLink } from '../fault-proxy.js';
 import { startRabbitMQCluster, type RabbitMQCluster } from '../rabbitmq-cluster.js';
+import { defaultWindows } from './connectivity.js';
 import { checkHistory, type CheckerOptions, type CheckResult } from './checker.js';
 import { HistoryRecorder, type History, type Millis, type OpHandle, type Operation } from './history.js';
 import { Nemesis, seededRandom, type NemesisOptions, type PlannedFault } from './nemesis.js';
@@ -55,7 +61,7 @@ export interface ChaosOptions {
   readonly think?: readonly [Millis, Millis];
   /** Sampling period of every node's table, ms. Default 500. */
   readonly sampleEvery?: Millis;
-  /** Checker windows (defaults below: settle 3 × failureTimeout, stale slack one heartbeat + 500 ms). */
+  /** Checker windows (defaults: derived from the timings, see connectivity.ts; stale slack one heartbeat + 500 ms). */
   readonly checker?: CheckerOptions;
   /** Nemesis tuning (seed, nodes and brokers come from here). */
   readonly nemesis?: Omit<NemesisOptions, 'seed' | 'nodes' | 'brokers'>;
@@ -96,10 +102,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRun> {
   const think = options.think ?? [40, 160];
   const log = options.log ?? (() => {});
   const checker: CheckerOptions = { staleSlack: heartbeatInterval + 500, ...options.checker };
-  const settle = checker.settle ?? 3 * failureTimeout;
+  const settle = checker.settle ?? defaultWindows({ nodes: [], failureTimeout, heartbeatInterval, amqpHeartbeat: 5, startedAt: 0, endedAt: 0 }).settle;
   const names = Array.from({ length: options.names ?? 10 }, (_, i) => `name${i}`);
   const nodeNames = Array.from({ length: nodeCount }, (_, i) => `n${i + 1}`);
-  const brokerOf = (node: string): number => nodeNames.indexOf(node) % brokerCount;
+  const preferredBroker = (node: string): number => nodeNames.indexOf(node) % brokerCount;
+  /** The broker each node is on now (from the agent's events); its preferred one until known. */
+  const currentBroker = new Map<string, number>();
+  /** Proxy port -> broker index. */
+  const brokerOfPort = new Map<string, number>();
+  const brokerOfUrl = (url: unknown): number | undefined => {
+    if (typeof url !== 'string') return undefined;
+    try {
+      return brokerOfPort.get(new URL(url).port);
+    } catch {
+      return undefined;
+    }
+  };
 
   const recorder = new HistoryRecorder();
   const children = new Map<string, NodeProcess>();
@@ -112,12 +130,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRun> {
   const started = Date.now();
 
   const onCustom = (from: string, event: string, data: unknown): void => {
-    const d = data as { pid?: string; at?: number; reason?: string };
+    const d = data as { pid?: string; at?: number; reason?: string; broker?: string | null };
     if (event === 'death' && typeof d.pid === 'string') {
       recorder.death(d.pid, d.reason, d.at);
       holders.get(from)?.delete(d.pid);
     } else if (event === 'reconnected') {
-      recorder.node('reconnected', from, undefined, d.at);
+      const broker = brokerOfUrl(d.broker);
+      if (broker !== undefined) currentBroker.set(from, broker);
+      recorder.node('reconnected', from, undefined, d.at, broker);
+    } else if (event === 'connected') {
+      const broker = brokerOfUrl(d.broker);
+      if (broker !== undefined) currentBroker.set(from, broker);
     }
   };
 
@@ -128,7 +151,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRun> {
         const [child] = await startNodeProcesses({
           count: 1,
           names: [name],
-          amqpUrl: links.get(name)!.urls[0]!,
+          amqpUrls: links.get(name)!.urls,
           clusterId,
           heartbeatInterval,
           failureTimeout,
@@ -157,7 +180,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRun> {
   try {
     rabbit = await startRabbitMQCluster({ nodes: brokerCount, forcePrivate: true });
     log(`chaos: ${brokerCount} broker(s) up in ${rabbit.startupMs} ms`);
-    for (const name of nodeNames) links.set(name, await startFaultLink({ urls: [rabbit.url(brokerOf(name))] }));
+    for (const name of nodeNames) {
+      const first = preferredBroker(name);
+      const link = await startFaultLink({ urls: rabbit.rotatedUrls(first) });
+      link.urls.forEach((url, j) => brokerOfPort.set(new URL(url).port, (first + j) % brokerCount));
+      links.set(name, link);
+    }
     const first = await Promise.all(nodeNames.map((name) => startNode(name)));
     for (const child of first) children.set(child.name, child);
     await Promise.all(first.map((child) => Promise.all(nodeNames.filter((n) => n !== child.name).map((peer) => child.waitForPeer(peer, 60_000)))));
@@ -275,10 +303,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRun> {
         recorder.fault('restart-node', name);
         const fresh = await startNode(name);
         children.set(name, fresh);
-        recorder.node('restart', name, fresh.creation);
+        recorder.node('restart', name, fresh.creation, undefined, currentBroker.get(name));
       } else if (plan.fault === 'broker-kill') {
         const index = plan.target as number;
-        recorder.fault('broker-kill', `broker${index}`, { affects: nodeNames.filter((n) => brokerOf(n) === index) });
+        recorder.fault('broker-kill', `broker${index}`, { affects: nodeNames.filter((n) => (currentBroker.get(n) ?? preferredBroker(n)) === index) });
         await rabbit!.kill(index);
         await sleep(plan.duration);
         await rabbit!.start(index);
@@ -324,7 +352,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRun> {
         log(`chaos: ${name} was not running at the end; restarting it`);
         const fresh = await startNode(name);
         children.set(name, fresh);
-        recorder.node('restart', name, fresh.creation);
+        recorder.node('restart', name, fresh.creation, undefined, currentBroker.get(name));
       }
     }
     log(`chaos: ${faults} faults; settling ${settle} ms`);
@@ -344,9 +372,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosRun> {
       brokers: brokerCount,
       failureTimeout,
       heartbeatInterval,
+      amqpHeartbeat: 5,
       seed,
       startedAt,
-      notes: { names: names.length, sampleEvery, think, minutes: options.minutes, topology: 'node i -> broker i mod brokers, one fault proxy per node' },
+      notes: { names: names.length, sampleEvery, think, minutes: options.minutes, topology: 'node i -> rotatedUrls(i mod brokers): every broker, its preferred first, one fault proxy per node and broker (a FaultLink)' },
     });
     const check = checkHistory(history, checker);
     const report = buildReport(history, { check });

@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { GenServer, Node, Pid, formatReason, type NameRegistry } from '@roster/core';
 import '@roster/cluster';
 import { EchoServer } from './node-process-echo.js';
+import { CHILD_TRANSPORT } from './node-process-protocol.js';
 import type {
   ChildMessage,
   ChildStartOptions,
@@ -96,8 +97,11 @@ async function start(options: ChildStartOptions): Promise<void> {
     if (typeof exported !== 'function') throw new TypeError(`${spec.module} has no export ${spec.exportName}`);
     registries[spec.key] = spec.construct === false ? exported(spec.options) : new exported(spec.options);
   }
+  const transport = new AmqpTransport({ ...options.amqp, urls: [...options.amqpUrls] });
+  // For setup code that needs the transport (e.g. which broker it is on: `transport.broker`); see CHILD_TRANSPORT.
+  (globalThis as Record<symbol, unknown>)[CHILD_TRANSPORT] = transport;
   const cluster: Record<string, unknown> = {
-    transport: new AmqpTransport({ ...options.amqp, urls: [...options.amqpUrls] }),
+    transport,
     id: options.clusterId,
   };
   for (const key of ['secret', 'heartbeatInterval', 'failureTimeout', 'joinWindow', 'maxFrameBytes'] as const) {

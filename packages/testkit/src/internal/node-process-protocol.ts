@@ -10,6 +10,13 @@
  */
 import type { Node } from '@roster/core';
 
+/**
+ * Where a child keeps its AmqpTransport, on `globalThis`, for its setup
+ * module (the cluster does not expose its transport): e.g. the chaos agent
+ * reads `.broker`, the URL of the current connection, on each reconnect.
+ */
+export const CHILD_TRANSPORT: unique symbol = Symbol.for('@roster/testkit/node-process-transport');
+
 /** A pid as its fields: rebuild it with `new Pid(node, creation, id)`. */
 export interface PidFields {
   readonly node: string;

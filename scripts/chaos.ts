@@ -3,7 +3,8 @@
  * a chaos run of the globals registry against a private RabbitMQ cluster
  * (@roster/testkit's runChaos), judged by the history checker. Prints the
  * table; writes chaos-history.json, chaos-report.md and chaos-report.json
- * under bench/results/ (or --out). Exit code 0: no violation; 1: a
+ * under bench/results/ (or --out; the history is not committed: it is
+ * several MB, see .gitignore). Exit code 0: no violation; 1: a
  * violation (or the run failed); 2: usage.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -58,7 +59,9 @@ try {
   });
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'chaos-history.json'), `${JSON.stringify(run.history)}\n`);
-  writeFileSync(join(out, 'chaos-report.md'), run.text);
+  // The history is several MB for a few minutes: it stays out of git (.gitignore); the report says where it is.
+  const historyNote = `\nThe full history (every operation, fault, node event and sample) is written to \`${join(out, 'chaos-history.json')}\` by each run; it is kept out of git (.gitignore: several MB).\n`;
+  writeFileSync(join(out, 'chaos-report.md'), run.text + historyNote);
   writeFileSync(join(out, 'chaos-report.json'), `${JSON.stringify(run.report, null, 2)}\n`);
   console.log(run.text);
   for (const violation of run.check.violations.slice(0, 5)) {

@@ -28,6 +28,7 @@ import { test } from 'node:test';
 import { type Node, type Pid } from '@roster/core';
 import { MemoryBroker, NodeNameTakenError } from '@roster/cluster';
 import { DistributedSupervisor, type DistributedChildInfo } from '@roster/supervision';
+import { seededRandom } from '@roster/testkit';
 import { TestWorld, connected } from '../packages/supervision/test/helpers.js';
 
 const HEARTBEAT = 100;
@@ -35,18 +36,6 @@ const FAILURE_TIMEOUT = 400;
 const NODES = ['n1', 'n2', 'n3', 'n4'] as const;
 const SUPERVISOR = 'search';
 const SEEDS = [1, 2, 3, 4, 5, 6, 7, 8];
-
-/** A small deterministic PRNG (mulberry32): the program is a function of the seed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Restart = 'permanent' | 'transient' | 'temporary';
 
@@ -59,7 +48,7 @@ interface ChildModel {
 const wait = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function runSeed(seed: number): Promise<void> {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length) % items.length]!;
   const world = new TestWorld(new MemoryBroker({ seed }));
   const model = new Map<string, ChildModel>();

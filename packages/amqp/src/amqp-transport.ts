@@ -501,37 +501,20 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
       this.#outboxBytes -= item.message.content.length;
       const { message, seq } = item;
       const properties: Options.Publish | undefined = message.single ? { type: SINGLE_FRAME_TYPE } : undefined;
-      if (!this.#useConfirms) {
-        // Plain publishing: handed to the socket is settled; flush() adds the barrier.
-        let ok: boolean;
-        try {
-          ok = message.address === undefined ? channel.publish(this.#exchange, '', message.content, properties) : channel.publish('', message.address, message.content, properties);
-        } catch (error) {
-          this.#stats.dropped += message.frames;
-          queueMicrotask(() => this.#lost(generation, asError(error)));
-          return;
-        }
-        this.#confirms.ack(seq);
-        this.#stats.batches += 1;
-        this.#stats.published += message.frames;
-        if (!ok) {
-          this.#congested = true;
-          this.#log.debug({ queued: this.#outbox.length - this.#outboxHead }, 'socket congested: waiting for drain');
-          break;
-        }
-        continue;
-      }
-      const onConfirm = (error: unknown): void => {
-        if (error === null || error === undefined) {
-          this.#stats.confirmed += 1;
-          this.#confirms.ack(seq);
-        } else if (errorMessage(error) === 'message nacked') {
-          this.#stats.nacked += 1;
-          this.#log.warn({ seq }, 'the broker refused a message (basic.nack)');
-          this.#confirms.nack(seq, new AmqpTransportError('rejected', 'AmqpTransport: the broker refused a message (basic.nack)'));
-        }
-        // Any other error is the channel closing: #lost takes care of the waiters.
-      };
+      // With confirms, the broker's confirm settles it; without, being handed to the socket does (flush() adds the barrier).
+      const onConfirm = this.#useConfirms
+        ? (error: unknown): void => {
+            if (error === null || error === undefined) {
+              this.#stats.confirmed += 1;
+              this.#confirms.ack(seq);
+            } else if (errorMessage(error) === 'message nacked') {
+              this.#stats.nacked += 1;
+              this.#log.warn({ seq }, 'the broker refused a message (basic.nack)');
+              this.#confirms.nack(seq, new AmqpTransportError('rejected', 'AmqpTransport: the broker refused a message (basic.nack)'));
+            }
+            // Any other error is the channel closing: #lost takes care of the waiters.
+          }
+        : undefined;
       let ok: boolean;
       try {
         ok =
@@ -545,6 +528,7 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
         queueMicrotask(() => this.#lost(generation, asError(error)));
         return;
       }
+      if (onConfirm === undefined) this.#confirms.ack(seq);
       this.#stats.batches += 1;
       this.#stats.published += message.frames;
       if (!ok) {

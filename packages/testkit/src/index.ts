@@ -29,6 +29,7 @@ export {
   parseHistory,
   renderReport,
   runChaos,
+  seededRandom,
   VIOLATION_KINDS,
   type ChaosOptions,
   type ChaosReport,

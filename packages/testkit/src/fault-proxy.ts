@@ -332,18 +332,11 @@ export interface FaultLinkOptions {
  * {@link FaultLink.urls} can lose (or regain) every broker together while
  * other nodes keep theirs.
  */
-export interface FaultLink {
+export interface FaultLink extends Pick<FaultProxy, 'cut' | 'heal' | 'delay' | 'throttle' | 'reset' | 'blackhole' | 'close'> {
   /** The node's URLs, each rewritten through its proxy, in the order given. */
   readonly urls: readonly string[];
   /** The proxies, in the order of the URLs. */
   readonly proxies: readonly FaultProxy[];
-  cut(): Promise<void>;
-  heal(): Promise<void>;
-  delay(ms: number): void;
-  throttle(bytesPerSecond: number): void;
-  reset(): void;
-  blackhole(): void;
-  close(): Promise<void>;
 }
 
 /** Starts a {@link FaultLink}: one proxy per URL of `urls`, all `open`. */

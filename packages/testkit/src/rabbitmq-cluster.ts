@@ -26,9 +26,10 @@ import { runClusterControl, type ClusterControlAction } from './internal/rabbitm
 import { installRabbitMQ, locateRabbitMQ, type RabbitMQInstallation } from './internal/rabbitmq-install.js';
 import { PrivateNode, type BrokerLogLevel, type CtlResult } from './internal/rabbitmq-node.js';
 import { probeAmqp } from './internal/rabbitmq-probe.js';
+import type { StartRabbitMQOptions } from './rabbitmq.js';
 
-/** Options of {@link startRabbitMQCluster}. */
-export interface StartRabbitMQClusterOptions {
+/** Options of {@link startRabbitMQCluster}; `serverPath`, `slimPlugins`, `install`, `logLevel` (of each broker) and `log` as for {@link startRabbitMQ}. */
+export interface StartRabbitMQClusterOptions extends Pick<StartRabbitMQOptions, 'serverPath' | 'slimPlugins' | 'install' | 'logLevel' | 'log'> {
   /** How many brokers. Default 3. */
   readonly nodes?: number;
   /**
@@ -45,14 +46,6 @@ export interface StartRabbitMQClusterOptions {
   readonly forcePrivate?: boolean;
   /** How long one broker may take to accept AMQP connections (boot, join, `start`). Default 90 000 ms. */
   readonly startTimeoutMs?: number;
-  /** The `rabbitmq-server` script. Default `$ROSTER_RABBITMQ_SERVER`, else the usual install locations and `$PATH`. */
-  readonly serverPath?: string;
-  /** Boot with only the applications `rabbit` needs (see {@link startRabbitMQ}). Default true, unless `ROSTER_RABBITMQ_SLIM=0`. */
-  readonly slimPlugins?: boolean;
-  /** When RabbitMQ is missing and this process is root on Debian/Ubuntu, install it with apt-get. Default true. */
-  readonly install?: boolean;
-  /** Level of each broker's log file. Default 'info'. */
-  readonly logLevel?: BrokerLogLevel;
   /**
    * Extra `rabbitmq.conf` settings of every broker. They override the
    * cluster defaults, `cluster_partition_handling = autoheal` (a broker that
@@ -60,8 +53,6 @@ export interface StartRabbitMQClusterOptions {
    * notice a frozen peer within about 10 s instead of 60).
    */
   readonly config?: Readonly<Record<string, string | number | boolean>>;
-  /** Progress notes (only an apt-get install prints any). Default: to stderr. */
-  readonly log?: (line: string) => void;
 }
 
 /**

@@ -104,8 +104,8 @@ export function answerToResult(answer: MemberAnswer, what: string): unknown {
 
 interface PeerMember {
   readonly pid: Pid;
-  keys: ReadonlySet<string> | undefined;
-  load: number;
+  /** It has reported (hello or load) since it became a member: placement may choose it. */
+  reported: boolean;
   /** Children placed on it by this member since its last report. */
   placed: number;
   /** It said it is stopping gracefully: no child is placed on it any more. */
@@ -169,8 +169,12 @@ export class Member {
   readonly #unsubscribe: (() => void)[] = [];
   /** `nameKey` of every child's name in the table. */
   readonly #childKeys = new Set<string>();
-  /** The last `hello` or `load` of each node: what it hosts and its process count. */
+  /** The last `hello` or `load` of each node (this one's at every tick): what it hosts and its process count. */
   readonly #heard = new Map<string, { keys: ReadonlySet<string>; load: number }>();
+  /** `#digest()` of the table as it is; cleared by every change. */
+  #digestCache: string | undefined;
+  /** Until when a starting member waits for every member to report before it acts. */
+  #syncDeadline = 0;
   /** Exits of children whose start this member has not yet taken in (they died in their first turn). */
   readonly #earlyExits = new Map<string, ExitReason>();
   #synced = false;
@@ -231,34 +235,51 @@ export class Member {
   // ---- start ---------------------------------------------------------------------
 
   /** Joins the group: takes the member name, learns the members and their tables (bounded by `syncTimeout`). */
-  async join(): Promise<void> {
+  async join(syncTimeout: number): Promise<void> {
     const name = memberGlobalName(this.id, this.#node.name);
     const answer = await this.#registry.registerName(name, this.#self.pid);
     if (answer === 'no') {
       throw new AlreadyStartedError(this.#registry.whereisName(name), `DistributedSupervisor ${this.id} on ${this.#node.name}`);
     }
     for (const member of this.#registry.registered()) this.#memberRegistered(member, this.#registry.whereisName(member));
-    this.#members.set(this.#node.name, { pid: this.#self.pid, keys: this.#keys(), load: this.#load(), placed: 0 });
-    this.#broadcast({ op: 'hello', load: this.#load(), keys: [...this.#keys()] });
+    const own = this.#ownReport();
+    this.#members.set(this.#node.name, { pid: this.#self.pid, reported: true, placed: 0 });
+    this.#broadcast({ op: 'hello', ...own });
     this.#timer = setInterval(() => this.#node.send(this.#self.pid, { $dsup: 'tick' }), TICK_MS);
     this.#timer.unref();
+    this.#syncDeadline = Date.now() + syncTimeout;
+    this.#checkSynced();
   }
 
-  /** Peers that have not said which behaviours they host: the view is not whole until each has (or `syncTimeout` passed). */
-  #unheard(): number {
-    let count = 0;
-    for (const peer of this.#members.values()) if (peer.keys === undefined) count++;
-    return count;
+  /**
+   * A starting member acts once every member it knows has reported what it
+   * hosts (their tables came with their reports), or `syncTimeout` passed.
+   */
+  #checkSynced(): void {
+    if (this.#synced) return;
+    for (const member of this.#members.values()) if (!member.reported && Date.now() < this.#syncDeadline) return;
+    this.#synced = true;
+    this.#schedule();
   }
 
-  /** Called by the loop after `join`: waits for peers' tables, then the member acts. */
-  syncedBy(deadline: number): boolean {
-    if (this.#synced) return true;
-    if (this.#unheard() === 0 || Date.now() >= deadline) {
-      this.#synced = true;
-      this.#schedule();
+  /** This node's report (process count and behaviour keys), kept in `#heard` like the peers'. */
+  #ownReport(): { load: number; keys: string[] } {
+    const report = { load: this.#load(), keys: this.#node.behaviours.keys() };
+    this.#heard.set(this.#node.name, { keys: new Set(report.keys), load: report.load });
+    return report;
+  }
+
+  /** A peer's `hello` or `load`: what it hosts; its first since it became a member makes it a candidate. */
+  #reported(from: string, load: number, keys: readonly string[]): void {
+    this.#heard.set(from, { keys: new Set(keys), load });
+    const member = this.#members.get(from);
+    if (member === undefined) return;
+    member.placed = 0;
+    if (!member.reported) {
+      member.reported = true;
+      this.#emit('memberUp', from);
     }
-    return this.#synced;
+    this.#checkSynced();
   }
 
   // ---- the loop ------------------------------------------------------------------
@@ -300,30 +321,21 @@ export class Member {
   }
 
   #tick(): void {
-    const load = this.#load();
     const own = this.#members.get(this.#node.name);
-    if (own !== undefined) {
-      own.load = load;
-      own.placed = 0;
-      own.keys = this.#keys();
-    }
-    this.#broadcast({ op: 'load', load, keys: [...this.#keys()] });
+    if (own !== undefined) own.placed = 0;
+    this.#broadcast({ op: 'load', ...this.#ownReport() });
     if (++this.#ticks % DIGEST_TICKS === 0 && this.#members.size > 1) this.#broadcast({ op: 'digest', hash: this.#digest() });
-    if (!this.#synced) this.syncedBy(this.#joinDeadline);
+    this.#checkSynced();
     this.#reconcile();
   }
 
-  #joinDeadline = Date.now();
   #ticks = 0;
 
-  /** A hash of every record's version: equal on two members exactly when they hold the same versions. */
+  /** A hash of every record's version: equal on two members exactly when they hold the same versions. Kept until the table changes. */
   #digest(): string {
+    if (this.#digestCache !== undefined) return this.#digestCache;
     const versions = [...this.table.values()].map((record) => `${record.id}\0${record.v[0]}\0${record.v[1]}`).sort();
-    return createHash('sha1').update(versions.join('\n')).digest('base64');
-  }
-
-  setJoinDeadline(deadline: number): void {
-    this.#joinDeadline = deadline;
+    return (this.#digestCache = createHash('sha1').update(versions.join('\n')).digest('base64'));
   }
 
   /** Runs the reconciliation once, soon (several changes in one turn make one pass). */
@@ -335,10 +347,6 @@ export class Member {
 
   #load(): number {
     return this.#node.processes().length;
-  }
-
-  #keys(): ReadonlySet<string> {
-    return new Set(this.#node.behaviours.keys());
   }
 
   #broadcast(message: MemberMessage): void {
@@ -357,9 +365,9 @@ export class Member {
     const known = this.#members.get(node);
     if (known !== undefined && known.pid.equals(pid)) return;
     // Its hello may have come before its name did.
-    const heard = this.#heard.get(node);
-    this.#members.set(node, { pid, keys: heard?.keys, load: heard?.load ?? 0, placed: 0 });
-    if (heard !== undefined) this.#emit('memberUp', node);
+    const reported = this.#heard.has(node);
+    this.#members.set(node, { pid, reported, placed: 0 });
+    if (reported) this.#emit('memberUp', node);
     // A member we had not seen (it started, or its side of a partition healed): tables go both ways.
     this.#sendTable(node, true);
   }
@@ -406,27 +414,14 @@ export class Member {
       this.#dropLog.warn(`malformed:${from}`, { supervisor: this.id, from, reason: message }, `DistributedSupervisor ${this.id}: dropped a malformed message from ${from}`);
       return;
     }
-    const member = this.#members.get(from);
     switch (message.op) {
       case 'hello':
-        this.#heard.set(from, { keys: new Set(message.keys), load: message.load });
-        if (member !== undefined) {
-          if (member.keys === undefined) this.#emit('memberUp', from);
-          member.keys = new Set(message.keys);
-          member.load = message.load;
-        }
+        this.#reported(from, message.load, message.keys);
         this.#sendTable(from, false);
-        this.#send(from, { op: 'load', load: this.#load(), keys: [...this.#keys()] });
+        this.#send(from, { op: 'load', ...this.#ownReport() });
         break;
       case 'load':
-        this.#heard.set(from, { keys: new Set(message.keys), load: message.load });
-        if (member !== undefined) {
-          if (member.keys === undefined) this.#emit('memberUp', from);
-          member.keys = new Set(message.keys);
-          member.load = message.load;
-          member.placed = 0;
-        }
-        if (!this.#synced) this.syncedBy(this.#joinDeadline);
+        this.#reported(from, message.load, message.keys);
         break;
       case 'records':
         for (const record of message.records) this.#merge(record);
@@ -472,6 +467,7 @@ export class Member {
 
   /** Events, waiters and local effects of a record's new version. */
   #changed(previous: ChildRecord | undefined, record: ChildRecord): void {
+    this.#digestCache = undefined;
     this.#childKeys.add(nameKey(record.spec.name));
     const info = this.#info(record);
     if (record.state === 'running' && record.pid !== undefined && !(previous?.state === 'running' && previous.pid?.equals(record.pid))) {
@@ -583,8 +579,9 @@ export class Member {
   #candidates(behaviour: string, exclude?: string): PlacementCandidate[] {
     const candidates: PlacementCandidate[] = [];
     for (const [node, member] of this.#members) {
-      if (node === exclude || member.leaving === true || member.keys?.has(behaviour) !== true) continue;
-      candidates.push({ node, load: member.load + member.placed });
+      const report = this.#heard.get(node);
+      if (node === exclude || member.leaving === true || !member.reported || report?.keys.has(behaviour) !== true) continue;
+      candidates.push({ node, load: report.load + member.placed });
     }
     return candidates.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
   }
@@ -847,7 +844,7 @@ export class Member {
       case 'count':
         return { ok: this.#count() };
       case 'members':
-        return { ok: [...this.#members].filter(([, member]) => member.keys !== undefined).map(([node]) => node).sort() };
+        return { ok: [...this.#members].filter(([, member]) => member.reported).map(([node]) => node).sort() };
       case 'getChildSpec': {
         const record = this.#live(request.id);
         if (record === undefined) return refusal('not_found', `no child ${JSON.stringify(request.id)}`);
@@ -881,7 +878,7 @@ export class Member {
         if (record.state !== 'running' || record.host === undefined) return refusal('not_running', `child ${request.id} is not running`);
         if (record.host === request.to) return { ok: { node: record.host, pid: record.pid } };
         const target = this.#members.get(request.to);
-        if (target === undefined || target.keys?.has(record.spec.behaviour) !== true) {
+        if (target === undefined || !target.reported || this.#heard.get(request.to)?.keys.has(record.spec.behaviour) !== true) {
           return refusal('no_eligible_node', `${request.to} runs no member of ${this.id} that can host ${record.spec.behaviour}`);
         }
         if (record.host === this.#node.name) this.#migrateLocal(record.id, request.to);
@@ -1047,13 +1044,11 @@ export const MemberBehaviour = {
     self.trapExit(true);
     const member = new Member(args.spec, self, args.registry);
     try {
-      await member.join();
+      await member.join(args.spec.syncTimeout);
     } catch (error) {
       await member.close('shutdown');
       throw error;
     }
-    member.setJoinDeadline(Date.now() + args.spec.syncTimeout);
-    member.syncedBy(Date.now() + args.spec.syncTimeout);
     return member;
   },
 

@@ -25,13 +25,60 @@ export function canonicalName(name: unknown): string {
 }
 
 /**
- * A Map key for a name: equal exactly when the names are, and cheap for the
- * common string name (one concatenation: no other name's canonical encoding
- * starts with a bare `"`). Registries key their tables on it; it is not an
- * encoding to send anywhere (use `canonicalName` for that).
+ * A Map key for a name: equal exactly when the names are. Registries key
+ * their tables on it, and lookups compute it each time, so it is built for
+ * speed, not to be read or sent (use `canonicalName` for that):
+ *
+ * - a string name is its own key, with no copy, so a caller that looks the
+ *   same string up again hits V8's cached hash; a string that starts with
+ *   `[`, `{` or `KEY_MARK` (rare) is marked and quoted instead;
+ * - an array or object name is its canonical encoding, which starts with
+ *   `[` or `{`; an array of plain values (the common tuple) is encoded by one
+ *   `JSON.stringify` after a type check of each element, which gives the same
+ *   string as the canonical encoder and a flat one, cheap to hash;
+ * - a number, boolean or null name is `KEY_MARK` and its encoding.
+ *
+ * Throws the same `TypeError` as `canonicalName` for anything that is not
+ * plain JSON.
  */
 export function nameKey(name: unknown): string {
-  return typeof name === 'string' ? `"${name}` : canonicalName(name);
+  if (typeof name === 'string') {
+    const first = name.charCodeAt(0);
+    return first === OPEN_BRACKET || first === OPEN_BRACE || first === KEY_MARK_CODE ? `${KEY_MARK}${JSON.stringify(name)}` : name;
+  }
+  if (typeof name === 'object' && name !== null) return Array.isArray(name) && isFlatTuple(name) ? JSON.stringify(name) : canonicalName(name);
+  return KEY_MARK + canonicalName(name);
+}
+
+const KEY_MARK = '\u0001';
+const KEY_MARK_CODE = 1;
+const OPEN_BRACKET = 0x5b;
+const OPEN_BRACE = 0x7b;
+
+/**
+ * True for an array whose every element is a string, a finite number, a
+ * boolean or null, and which `JSON.stringify` encodes as the canonical
+ * encoder does (no `toJSON` of its own). Holes read as undefined: refused.
+ */
+function isFlatTuple(array: readonly unknown[]): boolean {
+  if ((array as { toJSON?: unknown }).toJSON !== undefined) return false;
+  for (let index = 0; index < array.length; index++) {
+    const item = array[index];
+    switch (typeof item) {
+      case 'string':
+      case 'boolean':
+        continue;
+      case 'number':
+        if (Number.isFinite(item)) continue;
+        return false;
+      case 'object':
+        if (item === null) continue;
+        return false;
+      default:
+        return false;
+    }
+  }
+  return true;
 }
 
 /** True when `name` is a valid `Name`. */

@@ -22,6 +22,7 @@ import {
   formatReason,
   isCleanExit,
   isExitMessage,
+  canonicalName,
   nameKey,
   noreply,
   reply,
@@ -913,7 +914,7 @@ export class Member {
       return refusal('already_present', `child ${child.id} exists (stopped): restartChild or deleteChild it`);
     }
     for (const record of this.table.values()) {
-      if (record.state !== 'deleted' && nameKey(record.spec.name) === child.key) return refusal('invalid_spec', `child ${record.id} already has the name ${child.key}`);
+      if (record.state !== 'deleted' && nameKey(record.spec.name) === child.key) return refusal('invalid_spec', `child ${record.id} already has the name ${canonicalName(child.name)}`);
     }
     return this.#startPlaced(child.id, wireSpec(child), timeout, from);
   }

@@ -1,10 +1,11 @@
 import { EventEmitter } from 'eventemitter3';
-import type { Distribution, DistributionHost, ExitReason, Node, Pid, Ref, RemoteSpawnRequest, SignalKind } from '@roster/core';
+import type { Distribution, DistributionHost, ExitReason, Node, NodeSnapshot, Pid, Ref, RemoteSpawnRequest, SignalKind } from '@roster/core';
 import type { Logger } from 'pino';
 import { NodeNameTakenError, WireDecodeError, WireEncodeError, type DropReason } from './errors.js';
 import { EnvelopeCodec, type Envelope, type Kind } from './internal/envelope.js';
 import { RateLimitedLog } from './internal/rate-limited-log.js';
 import { SpawnService } from './internal/remote-spawn.js';
+import { INTROSPECTION_CHANNEL, IntrospectionService, resolveSnapshotOfOptions, type SnapshotOfOptions } from './internal/introspection.js';
 import { IncarnationTable, Verdict, type Incarnation } from './internal/replay-window.js';
 import { MemoryTransport } from './memory-transport.js';
 import type { Transport } from './transport.js';
@@ -183,6 +184,8 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
   readonly #dropLog: RateLimitedLog;
   /** Remote spawns: the requests this node made, and the answering of its peers'. */
   readonly #spawns: SpawnService;
+  /** `snapshotOf`: the snapshots this node asked for, and the answering of its peers' requests. */
+  readonly #introspection: IntrospectionService;
   readonly #name: string;
   readonly #creation: string;
   #session = 0;
@@ -250,6 +253,27 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       secret: secret === undefined ? undefined : Buffer.from(secret),
       maxFrameBytes,
     });
+    const introspectionBody = (message: unknown): string => this.#userBody({ n: INTROSPECTION_CHANNEL, m: message });
+    this.#introspection = new IntrospectionService({
+      host,
+      creationOf: (name) => this.#peers.get(name)?.creation,
+      send: (name, creation, message) => {
+        const peer = this.#peers.get(name);
+        if (peer === undefined || peer.creation !== creation) return false;
+        this.#sendTo(peer, 'ch', introspectionBody(message));
+        return true;
+      },
+      fits: (message) => {
+        try {
+          this.#codec.frame('ch', introspectionBody(message), Number.MAX_SAFE_INTEGER, JSON.stringify(this.#creation));
+          return true;
+        } catch (error) {
+          if (error instanceof WireEncodeError) return false;
+          throw error;
+        }
+      },
+    });
+    this.channel(INTROSPECTION_CHANNEL, (from, message) => this.#introspection.onMessage(from, message));
   }
 
   /** Joins the cluster; rejects with `NodeNameTakenError` when a live peer has this node's name. */
@@ -438,6 +462,30 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
    */
   spawn(request: RemoteSpawnRequest): Promise<Pid> {
     return this.#spawns.request(request);
+  }
+
+  /**
+   * A snapshot of `node` (see `Node.snapshot`): this node's own at once, any
+   * live member's or observer's over the cluster channel `roster.introspect`
+   * (checked field by field on arrival). Rejects with `IntrospectionError`:
+   * `unknown_node` at once for a node that is not a live member,
+   * `noconnection` the moment it goes down, `timeout` after `timeout` ms
+   * (default 5000), `too_large` when its answer cannot fit in one frame; and
+   * with `TypeError` naming a bad option. With `processes: true`, a peer
+   * lists at most 10 000 processes, the longest mailboxes first, and fewer
+   * when they would not fit in one frame (`maxFrameBytes`); `truncated: true`
+   * says the list was cut.
+   */
+  async snapshotOf(node: string, options?: SnapshotOfOptions): Promise<NodeSnapshot> {
+    if (typeof node !== 'string' || node.length === 0) throw new TypeError(`Cluster.snapshotOf: node must be a non-empty string, got ${typeof node === 'string' ? '""' : typeof node}`);
+    const request = resolveSnapshotOfOptions(options);
+    if (node === this.#name) return this.#host.node.snapshot({ longestMailboxes: request.longestMailboxes, processes: request.processes });
+    return this.#introspection.request(node, request);
+  }
+
+  /** Introspection requests of peers dropped by the per-peer rate limit (10 a second, bursts of 20). */
+  get introspectionRateLimited(): number {
+    return this.#introspection.rateLimited;
   }
 
   /** Leaves gracefully: peers drop this node at once instead of waiting for the failure timeout. */
@@ -836,6 +884,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     this.#logger.info({ peer: peer.name, reason }, `nodedown ${peer.name} (${reason})`);
     this.#host.nodeDown(peer.name);
     this.#spawns.nodeDown(peer.name);
+    this.#introspection.nodeDown(peer.name);
     this.emit('nodedown', { node: peer.name, creation: peer.creation }, reason);
   }
 }

@@ -47,3 +47,26 @@ export class NodeNameTakenError extends RosterError {
   readonly code = 'node_name_taken';
   override readonly name = 'NodeNameTakenError';
 }
+
+/**
+ * Why `cluster.snapshotOf(node)` failed:
+ * - `unknown_node`: `node` is not a live member (nor observer) of the cluster, nor this node;
+ * - `noconnection`: `node` went down (or this node left) before it answered;
+ * - `timeout`: no answer within the request's `timeout`;
+ * - `too_large`: the node's answer would not fit in one frame (`maxFrameBytes`) even without its process list.
+ */
+export type IntrospectionErrorCode = 'unknown_node' | 'noconnection' | 'timeout' | 'too_large';
+
+/** A snapshot of a peer could not be had; match on `code`. */
+export class IntrospectionError extends RosterError {
+  override readonly name = 'IntrospectionError';
+
+  constructor(
+    readonly code: IntrospectionErrorCode,
+    /** The node asked. */
+    readonly node: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

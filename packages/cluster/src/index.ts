@@ -15,7 +15,15 @@ export {
   type PeerInfo,
   type ClusterRole,
 } from './cluster.js';
-export { WireEncodeError, WireDecodeError, NodeNameTakenError, type DropReason } from './errors.js';
+export {
+  WireEncodeError,
+  WireDecodeError,
+  NodeNameTakenError,
+  IntrospectionError,
+  type IntrospectionErrorCode,
+  type DropReason,
+} from './errors.js';
+export { INTROSPECTION_CHANNEL, type SnapshotOfOptions } from './internal/introspection.js';
 export { WIRE_VERSION } from './internal/envelope.js';
 export { RateLimitedLog } from './internal/rate-limited-log.js';
 

@@ -9,7 +9,7 @@
  * with `shutdown`.
  */
 import { SupervisorError } from './errors.js';
-import { isExitMessage, formatReason } from './exit-reason.js';
+import { isExitMessage, formatReason, type ExitReason } from './exit-reason.js';
 import { GenServer, type Caller, type StartOptions } from './gen-server.js';
 import { noreply, reply, stop } from './gen-server-callbacks.js';
 import type { Dest } from './dest.js';
@@ -28,6 +28,8 @@ import {
   type NormalizedChildSpec,
 } from './internal/child-lifecycle.js';
 import { checkFlagKeys, checkIntensity, invalidFlag } from './internal/supervisor-flags.js';
+import { RestartLog, tagProcess } from './internal/introspect.js';
+import type { SupervisorDetails } from './introspection.js';
 import { reasonOf, refusal, supervisorCall, tryStart, type ChildCounts, type ChildInfo, type Outcome } from './supervisor.js';
 
 export interface DynamicSupervisorSpec {
@@ -67,6 +69,8 @@ interface State {
   readonly children: Set<Child>;
   readonly byPid: Map<string, Child>;
   readonly former: Set<string>;
+  /** What snapshots show of the restarts made. */
+  readonly restarts: RestartLog;
 }
 
 type Request =
@@ -103,11 +107,12 @@ function remember(state: State, key: string): void {
 }
 
 /** Restarts `child` (one attempt, counted); a failure marks it `restarting` and retries through the mailbox. False when the intensity is used up. */
-async function restart(state: State, child: Child, self: Process): Promise<boolean> {
+async function restart(state: State, child: Child, self: Process, reason: ExitReason): Promise<boolean> {
   if (!state.intensity.add()) {
     self.logger.error(`dynamic supervisor ${self.pid.key} reached its maximum restart intensity; shutting down`);
     return false;
   }
+  state.restarts.record(child.spec.id, reason);
   let pid: Pid | undefined;
   try {
     pid = await startChildProcess(child.spec, self);
@@ -129,16 +134,34 @@ async function restart(state: State, child: Child, self: Process): Promise<boole
   return true;
 }
 
+/** What a snapshot shows of this supervisor. */
+function describeDynamic(state: State): SupervisorDetails {
+  return {
+    strategy: 'simple_one_for_one',
+    restarts: state.restarts.count,
+    recentRestarts: state.restarts.recent(),
+    children: [...state.children].map((child) => ({
+      id: child.spec.id,
+      ...(child.pid instanceof Pid ? { pid: child.pid } : {}),
+      type: child.spec.type,
+      restart: child.spec.restart,
+    })),
+  };
+}
+
 const DynamicSupervisorBehaviour: GenServer<State, CheckedSpec, Request, TryAgainRestart> = {
   init(spec, self) {
     self.trapExit(true);
-    return {
+    const state: State = {
       intensity: new RestartIntensity(spec.intensity, spec.period),
       maxChildren: spec.maxChildren,
       children: new Set(),
       byPid: new Map(),
       former: new Set(),
+      restarts: new RestartLog(),
     };
+    tagProcess(self, 'dynamic_supervisor', () => describeDynamic(state));
+    return state;
   },
 
   async handleCall(request, _from, state, self) {
@@ -194,7 +217,7 @@ const DynamicSupervisorBehaviour: GenServer<State, CheckedSpec, Request, TryAgai
     if (message?.op !== 'tryAgainRestart') return noreply(state);
     const child = state.byPid.get(message.key);
     if (child?.pid !== 'restarting') return noreply(state);
-    return (await restart(state, child, self)) ? noreply(state) : stop('shutdown', state);
+    return (await restart(state, child, self, 'try_again_restart')) ? noreply(state) : stop('shutdown', state);
   },
 
   async handleInfo(message, state, self) {
@@ -205,7 +228,7 @@ const DynamicSupervisorBehaviour: GenServer<State, CheckedSpec, Request, TryAgai
       forget(state, child);
       return noreply(state);
     }
-    return (await restart(state, child, self)) ? noreply(state) : stop('shutdown', state);
+    return (await restart(state, child, self, message.reason)) ? noreply(state) : stop('shutdown', state);
   },
 
   async terminate(_reason, state, self) {

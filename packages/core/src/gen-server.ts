@@ -292,6 +292,7 @@ async function startServer<S, A>(
 ): Promise<Pid | 'ignore'> {
   if (typeof behaviour?.init !== 'function') throw new TypeError('GenServer.start: behaviour.init must be a function');
   const { proc, abandon } = await createNamed(runtime, options?.name, parent, hooks);
+  proc.kind = 'gen_server';
   let state: InitResult<S> | Ignore;
   try {
     const initialised = behaviour.init(args, proc);

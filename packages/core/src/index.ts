@@ -73,6 +73,19 @@ export {
   type ChildOptions,
 } from './supervisor.js';
 export { DynamicSupervisor, type DynamicSupervisorSpec } from './dynamic-supervisor.js';
+export { LatencyHistogram, type LatencySnapshot } from './latency-histogram.js';
+export type {
+  NodeStats,
+  ProcessKind,
+  ProcessInfo,
+  RestartRecord,
+  SupervisorChildInfo,
+  SupervisorInfo,
+  MemoryInfo,
+  EventLoopDelay,
+  NodeSnapshot,
+  SnapshotOptions,
+} from './introspection.js';
 export type { NameRegistry } from './registry.js';
 export { LocalRegistry } from './local-registry.js';
 export { registerDistributionDriver } from './distribution-driver.js';

@@ -146,6 +146,17 @@ export class LocalRegistry implements NameRegistry {
     return [...this.#entries.values()].map((entry) => entry.name);
   }
 
+  /** The first string name `pid` holds here, if any (what a snapshot shows as a process's name). */
+  stringNameOf(pid: Pid): string | undefined {
+    const held = this.#byPid.get(pid.key);
+    if (held === undefined) return undefined;
+    for (const key of held.keys) {
+      const name = this.#entries.get(key)?.name;
+      if (typeof name === 'string') return name;
+    }
+    return undefined;
+  }
+
   #releaseAll(pid: Pid): void {
     const held = this.#byPid.get(pid.key);
     if (held === undefined) return;

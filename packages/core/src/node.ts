@@ -10,6 +10,8 @@ import type { Name } from './name.js';
 import type { Pid } from './pid.js';
 import type { CallOptions, ProcessBody, SpawnOptions } from './process.js';
 import type { NameRegistry } from './registry.js';
+import type { NodeSnapshot, NodeStats, ProcessInfo, SnapshotOptions } from './introspection.js';
+import { processInfo, resolveSnapshotOptions, takeSnapshot, useLoopSampler } from './internal/introspect.js';
 import { createLogger } from './internal/logger.js';
 import { Proc, type ExitHook } from './internal/process.js';
 import { Runtime } from './internal/runtime.js';
@@ -92,6 +94,8 @@ export class Node extends EventEmitter<NodeEvents> {
   readonly #shutdownTimeout: number;
   #stopping: Promise<void> | undefined;
   readonly #registryOrder: string[] = [];
+  /** Stops this node's use of the event-loop sampler; set by the first snapshot. */
+  #releaseSampler: (() => void) | undefined;
 
   private constructor(options: NodeOptions) {
     super();
@@ -204,6 +208,35 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   /**
+   * The node's counters since it started (spawns, exits, messages in and
+   * out, calls and their latency), read now: plain numbers, cheap to read.
+   */
+  get stats(): NodeStats {
+    return this[RUNTIME].counters.read();
+  }
+
+  /** A live local process's facts now (Erlang's `process_info/1`); undefined for a dead one or a pid of another node. */
+  processInfo(pid: Pid): ProcessInfo | undefined {
+    const runtime = this[RUNTIME];
+    const proc = runtime.localProc(pid);
+    return proc?.alive === true ? processInfo(runtime, proc) : undefined;
+  }
+
+  /**
+   * The whole node now, as plain data: process count, counters, the longest
+   * mailboxes, memory, event-loop delay, supervision trees and local names;
+   * with `processes: true`, every live process too. One pass over the
+   * process table. The first snapshot starts the process-wide event-loop
+   * sampler (stopped again when the node stops), so its `eventLoopDelay`
+   * reads 0. Throws `TypeError` naming a bad option.
+   */
+  snapshot(options?: SnapshotOptions): NodeSnapshot {
+    const resolved = resolveSnapshotOptions(options, 'Node.snapshot');
+    if (this.#releaseSampler === undefined && this[RUNTIME].alive) this.#releaseSampler = useLoopSampler();
+    return takeSnapshot(this[RUNTIME], resolved);
+  }
+
+  /**
    * Installs `registry` under `key`, so `via(key, name)` resolves through it.
    * A key can be taken once.
    */
@@ -290,6 +323,7 @@ export class Node extends EventEmitter<NodeEvents> {
     }
     runtime.deadlines.clear();
     runtime.localNames.detach();
+    this.#releaseSampler?.();
     this.emit('stopped');
   }
 

@@ -31,6 +31,8 @@ import {
   type Shutdown,
 } from './internal/child-lifecycle.js';
 import { checkFlagKeys, checkIntensity, invalidFlag } from './internal/supervisor-flags.js';
+import { RestartLog, tagProcess } from './internal/introspect.js';
+import type { SupervisorDetails } from './introspection.js';
 
 export type {
   ChildSpec,
@@ -95,6 +97,8 @@ interface State {
   readonly intensity: RestartIntensity;
   readonly autoShutdown: AutoShutdown;
   readonly children: Child[];
+  /** What snapshots show of the restarts made. */
+  readonly restarts: RestartLog;
 }
 
 type Request =
@@ -173,7 +177,9 @@ const SupervisorBehaviour: GenServer<State, CheckedSpec, Request, TryAgainRestar
       intensity: new RestartIntensity(spec.intensity, spec.period),
       autoShutdown: spec.autoShutdown,
       children: [],
+      restarts: new RestartLog(),
     };
+    tagProcess(self, 'supervisor', () => describeSupervisor(state));
     for (const child of spec.children) {
       let pid: Pid | undefined;
       try {
@@ -198,7 +204,7 @@ const SupervisorBehaviour: GenServer<State, CheckedSpec, Request, TryAgainRestar
     const child = state.children.find((candidate) => candidate.spec.id === message.id);
     // Ended meanwhile: terminated, deleted, or restarted with its group.
     if (child?.pid !== 'restarting') return noreply(state);
-    return (await restart(state, child, self)) ? noreply(state) : stop('shutdown', state);
+    return (await restart(state, child, self, 'try_again_restart')) ? noreply(state) : stop('shutdown', state);
   },
 
   async handleInfo(message, state, self) {
@@ -285,7 +291,7 @@ async function childExited(state: State, child: Child, reason: ExitReason, self:
   child.pid = undefined;
   if (shouldRestart(child.spec.restart, reason)) {
     self.logger.warn(`supervisor ${self.pid.key}: child ${child.spec.id} exited (${formatReason(reason)}); restarting`);
-    return restart(state, child, self);
+    return restart(state, child, self, reason);
   }
   if (child.spec.restart === 'temporary') removeChild(state, child);
   if (child.spec.significant && autoShutdownDue(state)) {
@@ -310,11 +316,12 @@ function autoShutdownDue(state: State): boolean {
  * retry restarts the failed child's group as a whole again, as OTP's does.
  * False when the intensity is used up.
  */
-async function restart(state: State, child: Child, self: Process): Promise<boolean> {
+async function restart(state: State, child: Child, self: Process, reason: ExitReason): Promise<boolean> {
   if (!state.intensity.add()) {
     self.logger.error(`supervisor ${self.pid.key} reached its maximum restart intensity; shutting down`);
     return false;
   }
+  state.restarts.record(child.spec.id, reason);
   const index = state.children.indexOf(child);
   const group =
     state.strategy === 'one_for_one' ? [child] : state.strategy === 'one_for_all' ? state.children.slice() : state.children.slice(index);
@@ -334,6 +341,21 @@ async function restart(state: State, child: Child, self: Process): Promise<boole
     }
   }
   return true;
+}
+
+/** What a snapshot shows of this supervisor (read synchronously, between its callbacks or during one). */
+function describeSupervisor(state: State): SupervisorDetails {
+  return {
+    strategy: state.strategy,
+    restarts: state.restarts.count,
+    recentRestarts: state.restarts.recent(),
+    children: state.children.map((child) => ({
+      id: child.spec.id,
+      ...(child.pid instanceof Pid ? { pid: child.pid } : {}),
+      type: child.spec.type,
+      restart: child.spec.restart,
+    })),
+  };
 }
 
 function removeChild(state: State, child: Child): void {

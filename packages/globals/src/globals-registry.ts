@@ -5,9 +5,11 @@ import {
   canonicalName,
   nameKey,
   GenServer,
+  LatencyHistogram,
   Pid,
   Supervisor,
   type ExitReason,
+  type LatencySnapshot,
   type Name,
   type NameRegistry,
   type Node,
@@ -70,6 +72,25 @@ export interface GlobalsStats {
   conflicts: number;
   /** Errors thrown by this registry's event listeners (caught and logged: they never reach the registry). */
   listenerErrors: number;
+  /** This node's own `registerName` calls that completed (answered `yes` or `no`; a rejection is not counted). */
+  registrations: number;
+  /** This node's own `unregisterName` calls that completed. */
+  unregistrations: number;
+  /** Round trips of this node's completed `registerName` calls, in ms (a snapshot, read when asked). */
+  readonly registerLatency: LatencySnapshot;
+}
+
+/** A registry's stats object: plain counters, with `registerLatency` read from `histogram` when asked. */
+function createStats(histogram: LatencyHistogram): GlobalsStats {
+  const stats = {
+    dropped: 0,
+    drops: { malformed: 0, clock_skew: 0, forged: 0, stale: 0, oversized: 0 },
+    conflicts: 0,
+    listenerErrors: 0,
+    registrations: 0,
+    unregistrations: 0,
+  };
+  return Object.defineProperty(stats, 'registerLatency', { get: () => histogram.snapshot(), enumerable: true }) as GlobalsStats;
 }
 
 /** Most peer messages held while the registry actor (re)starts. */
@@ -95,12 +116,8 @@ const MAX_INBOX = 100_000;
  * - When `Node.start` resolves, the new node knows every name its view holds.
  */
 export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements NameRegistry {
-  readonly stats: GlobalsStats = {
-    dropped: 0,
-    drops: { malformed: 0, clock_skew: 0, forged: 0, stale: 0, oversized: 0 },
-    conflicts: 0,
-    listenerErrors: 0,
-  };
+  readonly #registerLatency = new LatencyHistogram();
+  readonly stats: GlobalsStats = createStats(this.#registerLatency);
   readonly #options: Required<Omit<GlobalsRegistryOptions, 'maxClockSkew'>> & { maxClockSkew: number | undefined };
   #node: Node | undefined;
   #logger: Logger | undefined;
@@ -319,8 +336,11 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
     const node = this.#requireNode();
     this.#refuseOnObserver(key);
     this.#checkRegistrant(node, pid, key);
+    const started = performance.now();
     const answer = await this.#call<Answer>({ op: 'register', key, name, pid, timeout: this.#options.registerTimeout });
     if (answer instanceof Error) throw answer;
+    this.#registerLatency.observe(performance.now() - started);
+    this.stats.registrations++;
     return answer;
   }
 
@@ -353,6 +373,7 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
     this.#requireNode();
     const answer = await this.#call<'ok' | Error>({ op: 'unregister', key, name, timeout: this.#options.registerTimeout });
     if (answer instanceof Error) throw answer;
+    this.stats.unregistrations++;
   }
 
   whereisName(name: Name): Pid | undefined {

@@ -8,6 +8,7 @@ import { Mailbox } from './mailbox.js';
 import type { Runnable, Scheduler } from './scheduler.js';
 import { ExitSignal, ProcessExited } from './signals.js';
 import type { SignalKind } from '../distribution.js';
+import type { ProcessKind, SupervisorDetails } from '../introspection.js';
 
 /** A handler for one message; returns a promise while it is still busy with it. */
 export type MessageHandler = (message: unknown) => PromiseLike<unknown> | undefined | void;
@@ -45,6 +46,8 @@ export interface ProcessHost {
   readonly node: Process['node'];
   readonly logger: Logger;
   readonly scheduler: Scheduler;
+  /** The node's counters a process bumps (see internal/introspect.ts). */
+  readonly counters: { messagesIn: number };
   isLocal(pid: Pid): boolean;
   localEndpoint(pid: Pid): Endpoint | undefined;
   makeRef(): Ref;
@@ -89,6 +92,14 @@ export class Proc implements Process, Runnable, Endpoint {
   trapping = false;
   parent: Pid | undefined;
   handler: MessageHandler | undefined;
+  /** Messages delivered into the mailbox since the process started. */
+  messagesIn = 0;
+  /** When the process was created (`Date.now()` ms). */
+  readonly startedAt = Date.now();
+  /** What it is, as its behaviour tagged it (`tagProcess`). */
+  kind: ProcessKind = 'process';
+  /** A supervisor's reader of its own state, for snapshots (`tagProcess`). */
+  describe: (() => SupervisorDetails) | undefined = undefined;
   /** The body, until the scheduler first runs the process. */
   #body: ProcessBody | undefined;
   #pending: PendingReceive | undefined;
@@ -132,6 +143,8 @@ export class Proc implements Process, Runnable, Endpoint {
   deliver(message: unknown): void {
     if (!this.alive) return;
     this.mailbox.push(message);
+    this.messagesIn++;
+    this.runtime.counters.messagesIn++;
     if (!this.queued && (this.#pending !== undefined || (this.handler !== undefined && !this.busy))) {
       this.runtime.scheduler.enqueue(this);
     }
@@ -315,6 +328,16 @@ export class Proc implements Process, Runnable, Endpoint {
 
   removeLink(pid: Pid): void {
     this.#links?.delete(this.runtime.pidKey(pid));
+  }
+
+  /** Processes linked to this one. */
+  get linkCount(): number {
+    return this.#links?.size ?? 0;
+  }
+
+  /** Monitors this process holds on others. */
+  get monitorCount(): number {
+    return this.#monitors?.size ?? 0;
   }
 
   isLinkedTo(pid: Pid): boolean {

@@ -8,6 +8,7 @@ import { Pid, Ref } from '../pid.js';
 import type { CallOptions, ProcessBody, SpawnOptions } from '../process.js';
 import type { NameRegistry } from '../registry.js';
 import { DeadlineQueues, type Expirable } from './deadlines.js';
+import { RuntimeCounters, type SnapshotSource } from './introspect.js';
 import { Proc, type Endpoint, type ExitHook, type Key, type ProcessHost, type Watch } from './process.js';
 import { Scheduler } from './scheduler.js';
 import { isCallMessage, type CallMessage, type ReplyMessage, type StopMessage, type WhereisMessage } from './signals.js';
@@ -116,8 +117,9 @@ export class ProcessTable {
  * The engine behind a `Node`: the process table, routing, signals and calls.
  * Kept out of the public API; `Node` is its facade.
  */
-export class Runtime implements DistributionHost, ProcessHost {
+export class Runtime implements DistributionHost, ProcessHost, SnapshotSource {
   readonly table = new ProcessTable();
+  readonly counters = new RuntimeCounters();
   readonly scheduler: Scheduler;
   readonly localNames = new LocalRegistry();
   readonly registries = new Map<string, NameRegistry>();
@@ -182,6 +184,7 @@ export class Runtime implements DistributionHost, ProcessHost {
     if (!this.alive) throw new NodeStoppedError(`node ${this.name} is stopped`);
     const proc = new Proc(this, this.nextPid());
     this.table.set(proc.pid.id, proc);
+    this.counters.spawned++;
     if (parent === undefined) {
       proc.parent = this.rootPid;
     } else if (link) {
@@ -213,6 +216,21 @@ export class Runtime implements DistributionHost, ProcessHost {
 
   forget(proc: Proc): void {
     this.table.delete(proc.pid.id);
+    this.counters.exited++;
+  }
+
+  // ---- introspection (SnapshotSource) ---------------------------------------------
+
+  endpoints(): Iterable<Endpoint> {
+    return this.table.values();
+  }
+
+  localNameOf(pid: Pid): string | undefined {
+    return this.localNames.stringNameOf(pid);
+  }
+
+  registeredNames(): string[] {
+    return this.localNames.registered() as string[];
   }
 
   watchExit(pid: Pid, hook: ExitHook): (() => void) | undefined {
@@ -262,6 +280,7 @@ export class Runtime implements DistributionHost, ProcessHost {
   }
 
   route(from: Pid | undefined, to: Pid, message: unknown): void {
+    this.counters.messagesOut++;
     if (to.node === this.name && to.creation === this.creation) {
       this.table.get(to.id)?.deliver(message);
     } else {
@@ -278,8 +297,13 @@ export class Runtime implements DistributionHost, ProcessHost {
   }
 
   call(caller: Pid | undefined, dest: Dest, request: unknown, options: CallOptions | undefined): Promise<unknown> {
-    const port = this.#openPort(dest, options?.timeout ?? DEFAULT_CALL_TIMEOUT);
-    if (!(port instanceof ReplyPort)) return port;
+    const counters = this.counters;
+    counters.calls++;
+    const port = this.#openPort(dest, options?.timeout ?? DEFAULT_CALL_TIMEOUT, true);
+    if (!(port instanceof ReplyPort)) {
+      counters.callsFailed++;
+      return port;
+    }
     const message: CallMessage = { type: '$gen_call', from: { pid: caller ?? port.pid, replyTo: port.pid }, request };
     return this.#dispatch(caller, port, message);
   }
@@ -296,6 +320,7 @@ export class Runtime implements DistributionHost, ProcessHost {
 
   /** Sends a call's reply to `replyTo`: straight into the waiting promise when the port is local. */
   reply(from: Pid | undefined, replyTo: Pid, value: unknown): void {
+    this.counters.messagesOut++;
     if (replyTo.node === this.name && replyTo.creation === this.creation) {
       const endpoint = this.table.get(replyTo.id);
       if (endpoint instanceof ReplyPort) endpoint.resolveWith(value);
@@ -315,13 +340,13 @@ export class Runtime implements DistributionHost, ProcessHost {
     timeout: number,
     build: (replyTo: Pid) => CallMessage | StopMessage,
   ): Promise<unknown> {
-    const port = this.#openPort(dest, timeout);
+    const port = this.#openPort(dest, timeout, false);
     if (!(port instanceof ReplyPort)) return port;
     return this.#dispatch(caller, port, build(port.pid));
   }
 
   /** A reply port for a request to `dest`, or the rejection the request ends with at once. */
-  #openPort(dest: Dest, timeout: number): ReplyPort | Promise<never> {
+  #openPort(dest: Dest, timeout: number, timed: boolean): ReplyPort | Promise<never> {
     if (typeof timeout !== 'number' || !(timeout >= 0)) {
       return Promise.reject(new TypeError(`call: timeout must be a number >= 0 or Infinity, got ${String(timeout)}`));
     }
@@ -335,6 +360,7 @@ export class Runtime implements DistributionHost, ProcessHost {
     }
     if (target === undefined) return Promise.reject(new CallError('noproc', describeDest(dest)));
     const port = new ReplyPort(this, target, dest, this.nextPid(), this.makeRef());
+    if (timed) port.timed = performance.now();
     port.open();
     if (timeout !== Infinity) this.deadlines.add(timeout, port);
     return port;
@@ -483,6 +509,8 @@ class ReplyPort implements Endpoint, Expirable, Watch {
   readonly promise: Promise<unknown>;
   deadline = 0;
   settled = false;
+  /** For a call (not a `request`): when it was sent (`performance.now()`), for the node's call latency; 0 otherwise. */
+  timed = 0;
   #resolve!: (value: unknown) => void;
   #reject!: (error: unknown) => void;
 
@@ -518,6 +546,7 @@ class ReplyPort implements Endpoint, Expirable, Watch {
   resolveWith(value: unknown): void {
     if (this.settled) return;
     this.#settle();
+    this.#answered();
     this.#resolve(value);
   }
 
@@ -526,6 +555,7 @@ class ReplyPort implements Endpoint, Expirable, Watch {
     const { type } = message as ReplyMessage | { type: 'DOWN'; reason: ExitReason };
     if (type === '$gen_reply') {
       this.#settle();
+      this.#answered();
       this.#resolve((message as ReplyMessage).value);
     } else if (type === 'DOWN') {
       this.#fail((message as { reason: ExitReason }).reason);
@@ -540,6 +570,7 @@ class ReplyPort implements Endpoint, Expirable, Watch {
   abort(error: unknown): void {
     if (this.settled) return;
     this.#settle();
+    this.#failed();
     this.#reject(error);
   }
 
@@ -556,7 +587,17 @@ class ReplyPort implements Endpoint, Expirable, Watch {
   #fail(reason: ExitReason): void {
     if (this.settled) return;
     this.#settle();
+    this.#failed();
     this.#reject(new CallError(reason, describeDest(this.dest)));
+  }
+
+  /** A call's reply came: its round trip counts in the node's call latency. */
+  #answered(): void {
+    if (this.timed !== 0) this.runtime.counters.callLatency.observe(performance.now() - this.timed);
+  }
+
+  #failed(): void {
+    if (this.timed !== 0) this.runtime.counters.callsFailed++;
   }
 
   #settle(): void {

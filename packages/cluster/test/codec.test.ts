@@ -362,7 +362,7 @@ describe('envelope codec', () => {
     assertDrop(codec(), frame, 'bad_signature');
   });
 
-  it('refuses a frame nested deeper than MAX_FRAME_DEPTH before parsing it, and still parses deep legal values', () => {
+  it('refuses a frame nested deeper than MAX_FRAME_DEPTH (a large one before parsing it), and still parses deep legal values', () => {
     const alpha = codec({ maxFrameBytes: 1024 * 1024 });
     const deep = `{"v":${WIRE_VERSION},"c":"c1","f":"beta","i":"creB","k":"msg","b":{"t":{"$pid":["alpha","creA",7]},"m":${'['.repeat(400_000)}${']'.repeat(400_000)}}}`;
     const parse = JSON.parse;
@@ -377,13 +377,18 @@ describe('envelope codec', () => {
         (error: unknown) => error instanceof WireDecodeError && error.reason === 'malformed' && /nested too deep/.test(error.message),
       );
       assert.equal(parsed, 0, 'refused without JSON.parse');
-      // Just past the limit, objects this time.
-      const over = `{"v":${WIRE_VERSION},"c":"c1","f":"beta","i":"creB","k":"msg","b":{"t":{"$pid":["alpha","creA",7]},"m":${'{"a":'.repeat(MAX_FRAME_DEPTH)}1${'}'.repeat(MAX_FRAME_DEPTH)}}}`;
+      // Just past the limit, objects this time, in a frame padded past the scan threshold: refused unparsed.
+      const padding = 'x'.repeat(20_000);
+      const over = `{"v":${WIRE_VERSION},"c":"c1","f":"beta","i":"creB","k":"msg","b":{"t":{"$pid":["alpha","creA",7]},"p":"${padding}","m":${'{"a":'.repeat(MAX_FRAME_DEPTH)}1${'}'.repeat(MAX_FRAME_DEPTH)}}}`;
       assertDrop(alpha, over, 'malformed');
       assert.equal(parsed, 0);
     } finally {
       JSON.parse = parse;
     }
+
+    // A small frame past the limit is parsed (cheaply: it is small), then refused.
+    const small = `{"v":${WIRE_VERSION},"c":"c1","f":"beta","i":"creB","k":"msg","b":{"t":{"$pid":["alpha","creA",7]},"m":${'{"a":'.repeat(MAX_FRAME_DEPTH)}1${'}'.repeat(MAX_FRAME_DEPTH)}}}`;
+    assertDrop(alpha, small, 'malformed');
 
     // The deepest value a sender may send: every level an object with a `$` key (wrapped in `$obj` on the wire), a pid at the bottom.
     let value: unknown = pidA;

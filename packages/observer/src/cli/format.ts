@@ -83,7 +83,7 @@ export function renderText(result: CommandResult): string {
     case 'processes':
       return (
         renderTable(PROCESS_COLUMNS, result.processes) +
-        (result.omitted > 0 ? `(${result.omitted} more process${result.omitted === 1 ? '' : 'es'} left out so the answer fit in one frame)\n` : '')
+        (result.omitted > 0 ? `(${result.omitted} more process${result.omitted === 1 ? '' : 'es'} left out: the node lists those with the longest mailboxes)\n` : '')
       );
     case 'observe':
       return `observer running at ${result.url} (Ctrl-C to stop)\n`;

@@ -56,25 +56,33 @@ function lastAttemptError(error: unknown): string {
   return index < 0 ? '' : ` (${message.slice(index + '; last error: '.length)})`;
 }
 
+/** Whether the node sees a member of the cluster (other observers, other `roster` runs among them, do not count). */
+function seesMember(cluster: Cluster): boolean {
+  return cluster.members().some((peer) => peer.role === 'member');
+}
+
 /**
- * Resolves when the node sees a peer, when a frame failing the signature
+ * Resolves when the node sees a member, when a frame failing the signature
  * check arrives (a peer with another secret), or after `ms`: only needed
- * when the join window heard nobody.
+ * when the join window heard no member.
  */
 function awaitFirstSign(cluster: Cluster, transport: AmqpTransport, ms: number): Promise<void> {
   return new Promise((resolve) => {
     const finish = (): void => {
       clearTimeout(timer);
-      cluster.off('nodeup', finish);
+      cluster.off('nodeup', onNodeup);
       transport.off('frame', onFrame);
       resolve();
+    };
+    const onNodeup = (): void => {
+      if (seesMember(cluster)) finish();
     };
     // The cluster's own frame listener ran first (it subscribed first): a dropped frame is already counted.
     const onFrame = (): void => {
       if (cluster.stats.dropped.bad_signature > 0) finish();
     };
     const timer = setTimeout(finish, ms);
-    cluster.on('nodeup', finish);
+    cluster.on('nodeup', onNodeup);
     transport.on('frame', onFrame);
   });
 }
@@ -123,10 +131,10 @@ export async function openSession(config: CliConfig): Promise<Session> {
   const cluster = clusterOf(node)!;
   const session: Session = { node, cluster, registry, config, stop: () => node.stop() };
   try {
-    if (cluster.nodes().length === 0) {
-      // Nobody answered the join: the peers are slow, they use another secret, or there are none.
+    if (!seesMember(cluster)) {
+      // No member answered the join: they are slow, they use another secret, or there are none.
       await awaitFirstSign(cluster, transport, config.timeout);
-      if (cluster.nodes().length > 0) {
+      if (seesMember(cluster)) {
         // A first peer showed up late; the others follow within a heartbeat. Then fetch what they own.
         await new Promise((resolve) => setTimeout(resolve, cluster.heartbeatInterval));
         await registry.sync();

@@ -36,10 +36,7 @@ export async function processes(context: CommandContext, target: string): Promis
     if (code === 'timeout') throw new CliError('cluster', `node ${JSON.stringify(target)} did not answer within ${context.config.timeout} ms`, { cause: error });
     throw new CliError('cluster', `asking node ${JSON.stringify(target)} for its processes failed: ${detail}`, { cause: error });
   }
-  return {
-    command: 'processes',
-    node: target,
-    processes: (snapshot.processes ?? []).map(row),
-    omitted: snapshot.processesOmitted ?? 0,
-  };
+  const listed = (snapshot.processes ?? []).map(row);
+  // A peer lists at most so many processes (those with the longest mailboxes) and says so; processCount is all of them.
+  return { command: 'processes', node: target, processes: listed, omitted: snapshot.truncated === true ? Math.max(0, snapshot.processCount - listed.length) : 0 };
 }

@@ -70,9 +70,9 @@ export interface ProcessRow {
 export interface ProcessesResult {
   readonly command: 'processes';
   readonly node: string;
-  /** Every process of the node, oldest first. */
+  /** Every process of the node, oldest first (when some were left out: those with the longest mailboxes). */
   readonly processes: readonly ProcessRow[];
-  /** Processes the node left out so its answer fit in one frame (0: none). */
+  /** Processes the node left out of its answer (a peer lists at most 10 000, and what fits in one frame); 0: none. */
   readonly omitted: number;
 }
 

@@ -104,8 +104,12 @@ export interface ClusterEvents {
 export interface ClusterStats {
   sent: number;
   received: number;
-  /** Frames dropped, by reason. */
-  readonly dropped: Record<DropReason | 'no_route', number>;
+  /**
+   * Frames dropped, by reason; `no_route` counts sends to a node that is not
+   * a live member, `rate_limited` peers' `snapshotOf` requests beyond 10 a
+   * second (bursts of 20) per asking node.
+   */
+  readonly dropped: Record<DropReason | 'no_route' | 'rate_limited', number>;
 }
 
 /** A named stream of messages between the nodes of a cluster, for services such as registries. */
@@ -161,6 +165,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       clock_skew: 0,
       no_channel: 0,
       no_route: 0,
+      rate_limited: 0,
     },
   };
   readonly heartbeatInterval: number;
@@ -262,6 +267,10 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
         if (peer === undefined || peer.creation !== creation) return false;
         this.#sendTo(peer, 'ch', introspectionBody(message));
         return true;
+      },
+      limited: (name) => {
+        this.stats.dropped.rate_limited++;
+        this.#dropLog.warn('rate_limited', { reason: 'rate_limited', peer: name }, `dropped a snapshot request of ${name} (rate_limited)`);
       },
       fits: (message) => {
         try {
@@ -481,11 +490,6 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     const request = resolveSnapshotOfOptions(options);
     if (node === this.#name) return this.#host.node.snapshot({ longestMailboxes: request.longestMailboxes, processes: request.processes });
     return this.#introspection.request(node, request);
-  }
-
-  /** Introspection requests of peers dropped by the per-peer rate limit (10 a second, bursts of 20). */
-  get introspectionRateLimited(): number {
-    return this.#introspection.rateLimited;
   }
 
   /** Leaves gracefully: peers drop this node at once instead of waiting for the failure timeout. */

@@ -18,7 +18,7 @@
  *   frame (`maxFrameBytes`); `truncated: true` says it was cut. When even
  *   an empty list would not fit, the answer is `{ t: 'e', i, c: 'too_large' }`. Requests are
  *   rate-limited per asking node (a token bucket): beyond it they are
- *   dropped (counted in `dropped`), so a member cannot make this node walk
+ *   dropped (counted in `stats.dropped.rate_limited`, logged at a bounded rate), so a member cannot make this node walk
  *   its process table in a loop.
  */
 import {
@@ -51,6 +51,8 @@ export interface IntrospectionDeps {
   creationOf(node: string): string | undefined;
   /** To `node` on the introspection channel if it is still the incarnation `creation`; false otherwise. Throws `WireEncodeError` for an oversized frame. */
   send(node: string, creation: string, message: unknown): boolean;
+  /** A request of `node` was dropped by the rate limit. */
+  limited(node: string): void;
   /** Whether `message` fits in one frame of the introspection channel (`maxFrameBytes`). */
   fits(message: unknown): boolean;
 }
@@ -123,8 +125,6 @@ export class IntrospectionService {
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
   readonly #buckets = new Map<string, Bucket>();
-  /** Requests dropped by the rate limit. */
-  rateLimited = 0;
 
   constructor(readonly deps: IntrospectionDeps) {}
 
@@ -245,7 +245,7 @@ export class IntrospectionService {
     bucket.tokens = Math.min(BURST, bucket.tokens + ((now - bucket.at) / 1000) * PER_SECOND);
     bucket.at = now;
     if (bucket.tokens < 1) {
-      this.rateLimited++;
+      this.deps.limited(node);
       return false;
     }
     bucket.tokens--;

@@ -266,10 +266,11 @@ describe('roster CLI against a 3-node cluster over RabbitMQ', () => {
     assert.match(help.stdout, /^usage: roster processes NODE/);
   });
 
-  it('observe: prints the URL of a live observer page and stops cleanly on SIGINT', async () => {
+  it('observe: prints the URL of a live observer page, behind the token it was given, and stops cleanly on SIGINT', async () => {
+    const token = `tok-${Math.random().toString(36).slice(2)}`;
     const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', BIN, 'observe', '--port', '0', '--json'], {
       cwd: ROOT,
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env },
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env, ROSTER_OBSERVER_TOKEN: token },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -285,14 +286,19 @@ describe('roster CLI against a 3-node cluster over RabbitMQ', () => {
       });
       const { url } = JSON.parse(await within(printed, 'roster observe to print its URL', 30_000)) as { url: string };
       assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\//);
-      const page = await fetch(url);
+      assert.ok(!url.includes(token));
+      const refused = await fetch(url);
+      assert.equal(refused.status, 401);
+      await refused.arrayBuffer();
+      const page = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
       assert.equal(page.status, 200);
-      await page.arrayBuffer();
+      assert.match(await page.text(), /<html/i);
       child.kill('SIGINT');
       assert.equal(await within(exited, 'roster observe to exit after SIGINT', 15_000), 0, stderr);
     } finally {
       child.kill('SIGKILL');
       outputs.push(stdout, stderr);
+      assert.ok(!stdout.includes(token) && !stderr.includes(token));
     }
   });
 });

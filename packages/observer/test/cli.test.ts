@@ -156,6 +156,17 @@ describe('resolveConfig', () => {
     usage(() => resolveConfig({ flags: { 'secret-file': ' ' }, env }), '--secret-file');
   });
 
+  it('takes the observer token from --token-file over ROSTER_OBSERVER_TOKEN, and keeps it as hidden as the secret', () => {
+    const env = { AMQP_URL: URL, ROSTER_OBSERVER_TOKEN: 'tok-from-env-123' };
+    assert.deepEqual(resolveConfig({ flags: { 'token-file': '/t' }, env }).token, { from: 'file', path: '/t', via: '--token-file' });
+    const fromEnv = resolveConfig({ flags: {}, env }).token;
+    assert.ok(fromEnv?.from === 'env' && fromEnv.secret.reveal() === 'tok-from-env-123');
+    assert.equal(resolveConfig({ flags: {}, env: { AMQP_URL: URL } }).token, undefined);
+    const config = resolveConfig({ flags: {}, env });
+    assert.ok(!JSON.stringify(config).includes('tok-from-env-123') && !inspect(config, { depth: 10 }).includes('tok-from-env-123'));
+    usage(() => parseCommandLine(['nodes', '--token-file', '/t']), '--token-file', 'observe');
+  });
+
   it('checks numbers and names, naming the flag and the value', () => {
     const env: CliEnv = { AMQP_URL: URL };
     assert.equal(resolveConfig({ flags: { timeout: '250' }, env }).timeout, 250);
@@ -358,6 +369,7 @@ describe('exit codes', () => {
       wrong_secret: EXIT_CODES.failure,
       no_nodes: EXIT_CODES.failure,
       cluster: EXIT_CODES.failure,
+      listen_failed: EXIT_CODES.failure,
     };
     for (const [code, status] of Object.entries(expected)) assert.equal(exitCodeFor(code as CliErrorCode), status, code);
     assert.deepEqual([EXIT_CODES.ok, EXIT_CODES.failure, EXIT_CODES.usage, EXIT_CODES.notFound], [0, 1, 2, 3]);

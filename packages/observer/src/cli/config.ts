@@ -54,10 +54,10 @@ export class Secret {
   }
 }
 
-/** Where the cluster secret comes from. */
+/** Where a secret (the cluster's, or the observer page's token) comes from: a variable's value, or a file named by a flag or a variable. */
 export type SecretSource =
-  | { readonly from: 'env'; readonly variable: 'ROSTER_SECRET'; readonly secret: Secret }
-  | { readonly from: 'file'; readonly path: string; readonly via: '--secret-file' | 'ROSTER_SECRET_FILE' };
+  | { readonly from: 'env'; readonly variable: string; readonly secret: Secret }
+  | { readonly from: 'file'; readonly path: string; readonly via: string };
 
 /** Everything a command runs with. */
 export interface CliConfig {
@@ -77,6 +77,8 @@ export interface CliConfig {
   readonly port: number | undefined;
   /** `observe --host`; undefined: the observer's default (loopback). */
   readonly host: string | undefined;
+  /** The observer page's token (`observe --token-file`, else `ROSTER_OBSERVER_TOKEN`); undefined: none. */
+  readonly token: SecretSource | undefined;
 }
 
 /** An environment variable's value, an empty one counting as unset (`AMQP_URL= roster nodes`). */
@@ -142,6 +144,14 @@ export function resolveConfig({ flags, env }: { readonly flags: ParsedFlags; rea
   const port = flags.port === undefined ? undefined : parseInteger(flags.port, '--port', 0, 65_535);
   const host = nonEmpty(flags.host, '--host');
   const node = nonEmpty(flags.node, '--node');
+  const tokenFile = nonEmpty(flags['token-file'], '--token-file');
+  const envToken = fromEnv(env, 'ROSTER_OBSERVER_TOKEN');
+  const token: SecretSource | undefined =
+    tokenFile !== undefined
+      ? { from: 'file', path: tokenFile, via: '--token-file' }
+      : envToken === undefined
+        ? undefined
+        : { from: 'env', variable: 'ROSTER_OBSERVER_TOKEN', secret: new Secret(envToken) };
 
   return Object.freeze({
     urls: Object.freeze(urls),
@@ -152,6 +162,7 @@ export function resolveConfig({ flags, env }: { readonly flags: ParsedFlags; rea
     node,
     port,
     host,
+    token,
   });
 }
 

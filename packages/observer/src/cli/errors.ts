@@ -13,8 +13,9 @@ import { RosterError } from '@roster/core';
  * - `wrong_secret`: no peer could be heard, but frames signed with another secret (or none) arrived.
  * - `no_nodes`: the broker answered, but no node of the cluster did (a wrong cluster id, or nothing running).
  * - `cluster`: any other failure of the cluster or of a peer (a node that did not answer in time, a lost connection).
+ * - `listen_failed`: `observe` could not bind its `--host` / `--port` (in use, no permission).
  */
-export type CliErrorCode = 'usage' | 'not_found' | 'broker_unreachable' | 'wrong_secret' | 'no_nodes' | 'cluster';
+export type CliErrorCode = 'usage' | 'not_found' | 'broker_unreachable' | 'wrong_secret' | 'no_nodes' | 'cluster' | 'listen_failed';
 
 /** An error of the `roster` CLI; its message is the one line printed on stderr (never a secret). */
 export class CliError extends RosterError {
@@ -33,7 +34,7 @@ export class CliError extends RosterError {
 export const EXIT_CODES = Object.freeze({
   /** The command did what it was asked. */
   ok: 0,
-  /** The broker or the cluster failed: unreachable broker, wrong secret, no nodes, a peer that did not answer. */
+  /** The broker or the cluster failed (unreachable broker, wrong secret, no nodes, a peer that did not answer), or `observe` could not listen. */
   failure: 1,
   /** Usage: an unknown command or flag, a bad value, a missing argument. */
   usage: 2,
@@ -52,6 +53,7 @@ export function exitCodeFor(code: CliErrorCode): number {
     case 'wrong_secret':
     case 'no_nodes':
     case 'cluster':
+    case 'listen_failed':
       return EXIT_CODES.failure;
   }
 }

@@ -42,6 +42,12 @@ export const FLAGS = Object.freeze({
   node: { type: 'string', value: 'NODE', description: 'only the names held by processes of NODE', commands: ['names'] },
   port: { type: 'string', value: 'PORT', description: 'the port the observer listens on (default 0: any free port)', commands: ['observe'] },
   host: { type: 'string', value: 'HOST', description: 'the address the observer listens on (default 127.0.0.1)', commands: ['observe'] },
+  'token-file': {
+    type: 'string',
+    value: 'PATH',
+    description: 'a file holding a token the page and /metrics then require (env ROSTER_OBSERVER_TOKEN); needed to listen beyond loopback',
+    commands: ['observe'],
+  },
   help: { type: 'boolean', short: 'h', description: 'show this help' },
 } as const satisfies Record<string, FlagSpec>);
 
@@ -82,6 +88,7 @@ export interface ParsedFlags {
   readonly node?: string;
   readonly port?: string;
   readonly host?: string;
+  readonly 'token-file'?: string;
 }
 
 /** What a command line asks for. */

@@ -14,7 +14,7 @@ import { clusterOf, type Cluster } from '@roster/cluster';
 import { AmqpTransport, redactUrl } from '@roster/amqp';
 import { GlobalsRegistry } from '@roster/globals';
 import { pino } from 'pino';
-import { parseSecretFile, type CliConfig, type Secret } from './config.js';
+import { parseSecretFile, type CliConfig, type Secret, type SecretSource } from './config.js';
 import { CliError } from './errors.js';
 import type { CommandContext } from './commands/types.js';
 
@@ -26,9 +26,8 @@ export interface Session extends CommandContext {
 /** One connection attempt (TCP + AMQP handshake) gives up after this long at most, so a dead URL costs little. */
 const ATTEMPT_TIMEOUT_MS = 2000;
 
-/** The secret the configuration points at, read from its file when it is one. */
-export async function loadSecret(config: CliConfig): Promise<Secret | undefined> {
-  const source = config.secret;
+/** The secret `source` points at, read from its file when it is one; undefined for no source. */
+export async function readSecretSource(source: SecretSource | undefined): Promise<Secret | undefined> {
   if (source === undefined) return undefined;
   if (source.from === 'env') return source.secret;
   let content: string;
@@ -36,7 +35,7 @@ export async function loadSecret(config: CliConfig): Promise<Secret | undefined>
     content = await readFile(source.path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new CliError('usage', `cannot read the secret file ${source.path} (${source.via}): ${code}`);
+    throw new CliError('usage', `cannot read ${source.path} (${source.via}): ${code}`);
   }
   return parseSecretFile(content, source.path);
 }
@@ -94,7 +93,7 @@ function awaitFirstSign(cluster: Cluster, transport: AmqpTransport, ms: number):
  * `config.timeout`), or `cluster` (any other start failure).
  */
 export async function openSession(config: CliConfig): Promise<Session> {
-  const secret = await loadSecret(config);
+  const secret = await readSecretSource(config.secret);
   // Logs go to stderr (never into a table or a JSON document), silent unless ROSTER_LOG_LEVEL says otherwise.
   const logger = pino({ name: 'roster', level: 'silent' }, pino.destination({ fd: 2, sync: true }));
   const transport = new AmqpTransport({

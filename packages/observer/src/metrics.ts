@@ -62,7 +62,12 @@ class SnapshotHistogram extends Histogram<'node'> {
     this.#help = help;
   }
 
-  override async get(): ReturnType<Histogram<'node'>['get']> {
+  override get(): ReturnType<Histogram<'node'>['get']> {
+    return this.getForPromString();
+  }
+
+  /** What prom-client's registry formats (its Histogram's `get` goes through this too). */
+  async getForPromString(): ReturnType<Histogram<'node'>['get']> {
     const name = this.#name;
     const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
     for (const { node, histogram } of this.read()) {

@@ -18,6 +18,9 @@ import type { GlobalsRegistry } from '@roster/globals';
 import { startObserver, type RunningObserver } from '@roster/observer';
 import { idler, startWatchedCluster, waitUntil, type Watched } from './helpers.js';
 
+/** What the page functions below use of the browser's DOM (this program compiles without lib.dom). */
+declare const document: { querySelectorAll(selector: string): { length: number }; querySelector(selector: string): { getAttribute(name: string): string | null } | null };
+
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const SCREENSHOT = fileURLToPath(new URL('../../../docs/observer.png', import.meta.url));

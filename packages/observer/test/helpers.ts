@@ -56,11 +56,11 @@ export async function startWatchedCluster(options: { readonly nodes?: number; re
  * Polls `check` every 20 ms until it holds, failing after `ms` naming `what`:
  * for states with no event to await (a page's DOM, a scrape's figure).
  */
-export async function waitUntil(check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+export async function waitUntil(check: () => boolean | Promise<boolean>, what: string | (() => string), ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

@@ -107,7 +107,7 @@ export interface ClusterStats {
   /**
    * Frames dropped, by reason; `no_route` counts sends to a node that is not
    * a live member, `rate_limited` peers' `snapshotOf` requests beyond 10 a
-   * second (bursts of 20) per asking node.
+   * second (bursts of 20; one with `processes: true` counts 5) per asking node.
    */
   readonly dropped: Record<DropReason | 'no_route' | 'rate_limited', number>;
 }

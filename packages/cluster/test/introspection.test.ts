@@ -349,6 +349,16 @@ describe('snapshotOf: a lost node, a silent one, hostile ones', () => {
     assert.equal(answered + limited, 50);
     assert.ok(answered >= 20 && answered <= 22, `answered ${answered}`);
     assert.equal(cluster.stats.dropped.malformed, before.malformed);
+    // A request for the whole process list costs 5: a fresh asker gets 4 of them in a burst.
+    const lister = new FakeMember(net, 'lister');
+    await lister.join([b]);
+    const limitedBefore = cluster.stats.dropped.rate_limited;
+    for (let index = 1; index <= 8; index++) lister.send(b, { t: 'q', i: index, l: 0, p: true });
+    await within(net.broker.idle(), 'the list requests', 2000);
+    const lists = lister.received.filter((envelope) => envelope.kind === 'ch' && (envelope.body['m'] as { t: string }).t === 'a').length;
+    assert.equal(lists, 4);
+    assert.equal(cluster.stats.dropped.rate_limited - limitedBefore, 4);
+    await lister.close();
     // Another node has a bucket of its own.
     assert.equal((await net.cluster(a).snapshotOf('lost-b')).node, 'lost-b');
     await fake.close();

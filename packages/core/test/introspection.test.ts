@@ -22,6 +22,7 @@ import {
   type Process,
   type SupervisorInfo,
 } from '@roster/core';
+import { loopSamplerUsers } from '../src/internal/introspect.js';
 import { deferred, monitorFromProbe, within } from './helpers.js';
 
 /** Answers every call with its request; cast `crash` throws; cast `sleep` blocks the server until `wake` resolves. */
@@ -324,6 +325,28 @@ describe('node.snapshot', () => {
     } finally {
       await fresh.stop();
     }
+  });
+
+  test('event-loop delay: a blocked loop shows in the next window; the sampler runs only while a node that asked is up', async () => {
+    const users = loopSamplerUsers();
+    const fresh = await Node.start({ name: 'snapshot-loop' });
+    assert.equal(loopSamplerUsers(), users, 'no sampler for a node never asked');
+    try {
+      fresh.snapshot();
+      assert.equal(loopSamplerUsers(), users + 1);
+      fresh.snapshot();
+      assert.equal(loopSamplerUsers(), users + 1, 'one use per node');
+      // Block the loop for 120 ms, then let the 1 s window close with timers running.
+      const until = performance.now() + 120;
+      while (performance.now() < until);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const delay = fresh.snapshot().eventLoopDelay;
+      assert.ok(delay.max >= 80, `max ${delay.max} ms`);
+      assert.ok(delay.p99 >= delay.p50 && delay.max >= delay.p99 && delay.mean > 0);
+    } finally {
+      await fresh.stop();
+    }
+    assert.equal(loopSamplerUsers(), users, 'released when the node stops');
   });
 
   test('bad options are TypeErrors naming them', () => {

@@ -17,7 +17,8 @@
  *   longest mailboxes first, and cut further until the answer fits in one
  *   frame (`maxFrameBytes`); `truncated: true` says it was cut. When even
  *   an empty list would not fit, the answer is `{ t: 'e', i, c: 'too_large' }`. Requests are
- *   rate-limited per asking node (a token bucket): beyond it they are
+ *   rate-limited per asking node (a token bucket of 20, refilled at 10 a
+ *   second; one with the process list costs 5): beyond it they are
  *   dropped (counted in `stats.dropped.rate_limited`, logged at a bounded rate), so a member cannot make this node walk
  *   its process table in a loop.
  */
@@ -114,6 +115,8 @@ interface Pending {
 /** Requests a node answers per asking node: a burst of this many, refilled at this rate per second. */
 const BURST = 20;
 const PER_SECOND = 10;
+/** What a request with the whole process list costs in the bucket (it is O(processes) to take and to send). */
+const PROCESSES_COST = 5;
 
 interface Bucket {
   tokens: number;
@@ -202,7 +205,7 @@ export class IntrospectionService {
     const processes = body['p'];
     if (!Number.isInteger(longest) || (longest as number) < 0 || (longest as number) > MAX_LONGEST) malformed('l is not a count from 0 to 1000');
     if (typeof processes !== 'boolean') malformed('p is not a boolean');
-    if (!this.#admit(from.node)) return;
+    if (!this.#admit(from.node, processes ? PROCESSES_COST : 1)) return;
     const node = this.deps.host.node;
     if (!node.alive) return;
     const snapshot = node.snapshot({ longestMailboxes: longest as number, processes });
@@ -237,18 +240,18 @@ export class IntrospectionService {
     this.deps.send(from.node, from.creation, answer(trimmed(low)));
   }
 
-  /** The token bucket of the asking node: false (the request dropped) when it is empty. */
-  #admit(node: string): boolean {
+  /** Takes `cost` from the token bucket of the asking node: false (the request dropped) when it has not that much. */
+  #admit(node: string, cost: number): boolean {
     const now = performance.now();
     let bucket = this.#buckets.get(node);
     if (bucket === undefined) this.#buckets.set(node, (bucket = { tokens: BURST, at: now }));
     bucket.tokens = Math.min(BURST, bucket.tokens + ((now - bucket.at) / 1000) * PER_SECOND);
     bucket.at = now;
-    if (bucket.tokens < 1) {
+    if (bucket.tokens < cost) {
       this.deps.limited(node);
       return false;
     }
-    bucket.tokens--;
+    bucket.tokens -= cost;
     return true;
   }
 }

@@ -248,6 +248,11 @@ export function useLoopSampler(): () => void {
   };
 }
 
+/** How many nodes use the sampler now (0: it is disabled). For tests. */
+export function loopSamplerUsers(): number {
+  return samplerUsers;
+}
+
 function readDelay(histogram: IntervalHistogram): EventLoopDelay {
   if (histogram.count === 0) return ZERO_DELAY;
   const ms = (ns: number): number => ns / 1e6;

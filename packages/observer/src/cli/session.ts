@@ -120,6 +120,9 @@ export async function openSession(config: CliConfig): Promise<Session> {
     });
   } catch (error) {
     await transport.close().catch(() => {});
+    if (hasCode(error, 'connect_failed') && /ACCESS.REFUSED/.test(lastAttemptError(error))) {
+      throw new CliError('broker_unreachable', `the broker at ${brokers} refused the login: check the user and password in the URL${lastAttemptError(error)}`, { cause: error });
+    }
     if (hasCode(error, 'connect_failed')) {
       throw new CliError('broker_unreachable', `cannot reach the broker at ${brokers} within ${config.timeout} ms${lastAttemptError(error)}`, { cause: error });
     }

@@ -1,0 +1,239 @@
+/**
+ * The observer's pure parts, without I/O: histogram arithmetic, rates,
+ * supervision trees, the view model (up/down history, names, patches), the
+ * route table, auth decisions, CSP and SSE formatting.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { LatencyHistogram, Pid, type LatencySnapshot, type NodeSnapshot, type SupervisorInfo } from '@roster/core';
+import {
+  figuresOf,
+  histogramDelta,
+  mergeHistograms,
+  quantileOf,
+  ratePerSecond,
+  supervisionTrees,
+  View,
+  HISTORY_ENTRIES,
+} from '../src/internal/snapshot.js';
+import { allowedHost, authorize, bearerOf, contentSecurityPolicy, cookieOf, inlineScripts, matchRoute, mimeOf, ROUTES, scriptHash, Sessions } from '../src/internal/http.js';
+import { formatEvent } from '../src/internal/events.js';
+
+const pid = (node: string, id: number): Pid => new (Pid as unknown as new (node: string, creation: string, id: number) => Pid)(node, 'c1', id);
+
+function histogram(values: readonly number[]): LatencySnapshot {
+  const h = new LatencyHistogram();
+  for (const value of values) h.observe(value);
+  return h.snapshot();
+}
+
+function snapshot(node: string, at: number, fields: { messagesIn?: number; calls?: LatencySnapshot; supervisors?: SupervisorInfo[] } = {}): NodeSnapshot {
+  return {
+    node,
+    at,
+    processCount: 3,
+    stats: { spawned: 3, exited: 0, messagesIn: fields.messagesIn ?? 0, messagesOut: 0, calls: 0, callsFailed: 0, callLatency: fields.calls ?? histogram([]) },
+    mailboxMax: 0,
+    longestMailboxes: [],
+    memory: { rss: 1, heapUsed: 1, heapTotal: 1, external: 1 },
+    eventLoopDelay: { mean: 0, p50: 0, p99: 0, max: 0 },
+    supervisors: fields.supervisors ?? [],
+    registered: [],
+  } as unknown as NodeSnapshot;
+}
+
+test('histogramDelta subtracts bucket by bucket, and takes the new one whole after a restart', () => {
+  const before = histogram([0.2, 3, 40]);
+  const after = histogram([0.2, 3, 40, 3, 700, 20_000]);
+  const delta = histogramDelta(before, after);
+  assert.equal(delta.count, 3);
+  assert.equal(delta.sum, 3 + 700 + 20_000);
+  assert.deepEqual(delta.counts, after.counts.map((count, index) => count - before.counts[index]!));
+  // A restarted node's counts went back: what it has now is all that is known.
+  assert.deepEqual(histogramDelta(after, before), before);
+  assert.deepEqual(histogramDelta(undefined, before), before);
+});
+
+test('quantileOf gives the bucket bound the rank falls in; mergeHistograms adds', () => {
+  const values = [...Array.from({ length: 98 }, () => 0.3), 7, 7];
+  const h = histogram(values);
+  assert.equal(quantileOf(h, 0.5), 0.5);
+  assert.equal(quantileOf(h, 0.98), 0.5);
+  assert.equal(quantileOf(h, 0.99), 10);
+  assert.equal(quantileOf(histogram([]), 0.99), undefined);
+  assert.equal(quantileOf(histogram([99_999]), 0.5), 10_000, 'the +Inf bucket reports the last finite bound');
+  const merged = mergeHistograms([histogram([1, 2]), histogram([3])])!;
+  assert.equal(merged.count, 3);
+  assert.equal(merged.sum, 6);
+  assert.equal(mergeHistograms([]), undefined);
+});
+
+test('ratePerSecond is per second, and 0 across a restart or with no interval', () => {
+  assert.equal(ratePerSecond(100, 350, 500), 500);
+  assert.equal(ratePerSecond(undefined, 350, 500), 0);
+  assert.equal(ratePerSecond(400, 10, 500), 0);
+  assert.equal(ratePerSecond(1, 2, 0), 0);
+});
+
+test('supervisionTrees nests by child pid, keeps orphans as roots and survives a cycle', () => {
+  const root: SupervisorInfo = {
+    pid: pid('a', 1),
+    name: 'root',
+    strategy: 'one_for_one',
+    restarts: 2,
+    recentRestarts: [{ childId: 'w', at: 5, reason: 'boom' }],
+    children: [
+      { id: 'sub', pid: pid('a', 2), type: 'supervisor', restart: 'permanent' },
+      { id: 'w', pid: pid('a', 3), type: 'worker', restart: 'permanent' },
+    ],
+  };
+  const sub: SupervisorInfo = { pid: pid('a', 2), parent: pid('a', 1), strategy: 'rest_for_one', restarts: 0, recentRestarts: [], children: [{ id: 'x', type: 'worker', restart: 'transient' }] };
+  const lone: SupervisorInfo = { pid: pid('a', 9), parent: pid('b', 1), strategy: 'one_for_all', restarts: 0, recentRestarts: [], children: [] };
+  const trees = supervisionTrees([sub, root, lone]);
+  assert.deepEqual(trees.map((tree) => tree.pid), [root.pid.key, lone.pid.key]);
+  const nested = trees[0]!.children[0]!.tree!;
+  assert.equal(nested.pid, sub.pid.key);
+  assert.equal(nested.strategy, 'rest_for_one');
+  assert.equal(nested.children[0]!.pid, undefined);
+  assert.deepEqual(trees[0]!.recentRestarts, [{ childId: 'w', at: 5, reason: 'boom' }]);
+  // Two supervisors naming each other as children: no root is found, nothing loops.
+  const a: SupervisorInfo = { pid: pid('a', 20), strategy: 'one_for_one', restarts: 0, recentRestarts: [], children: [{ id: 'b', pid: pid('a', 21), type: 'supervisor', restart: 'permanent' }] };
+  const b: SupervisorInfo = { pid: pid('a', 21), strategy: 'one_for_one', restarts: 0, recentRestarts: [], children: [{ id: 'a', pid: pid('a', 20), type: 'supervisor', restart: 'permanent' }] };
+  assert.deepEqual(supervisionTrees([a, b]), []);
+});
+
+test('figuresOf: message rate and call latency over the interval between two snapshots', () => {
+  const first = snapshot('n', 1000, { messagesIn: 10, calls: histogram([1, 1]) });
+  const second = snapshot('n', 3000, { messagesIn: 110, calls: histogram([1, 1, 40, 40]) });
+  const figures = figuresOf(first, second);
+  assert.equal(figures.messageRate, 50);
+  assert.equal(figures.callMean, 40);
+  assert.equal(figures.callP99, 50);
+  assert.equal(figuresOf(undefined, second).messageRate, 0);
+  assert.equal(figuresOf(undefined, second).callMean, undefined);
+});
+
+test('View: up/down history per incarnation, figures kept after a loss, and patches hold only changes', () => {
+  const view = new View('c', 'obs', undefined, 1000);
+  view.nodeUp({ node: 'obs', creation: 'o1', role: 'observer' }, 1, true);
+  view.nodeUp({ node: 'a', creation: 'a1' }, 2);
+  view.nodeUp({ node: 'a', creation: 'a1' }, 3); // repeated: no new entry
+  view.snapshot('a', snapshot('a', 4));
+  let patch = view.takePatch();
+  assert.deepEqual(patch.nodes?.map((node) => node.name).sort(), ['a', 'obs']);
+  assert.deepEqual(patch.log?.map((entry) => entry.kind), ['nodeup']);
+  assert.deepEqual(view.takePatch(), {});
+  assert.equal(view.dirty, false);
+
+  view.nodeDown({ node: 'a', creation: 'a1' }, 'timeout', 5);
+  view.nodeDown({ node: 'a', creation: 'a1' }, 'timeout', 6); // already down
+  view.snapshot('a', snapshot('a', 7)); // a late answer from a down node is ignored
+  const down = view.node('a')!;
+  assert.equal(down.status, 'down');
+  assert.equal(down.downs, 1);
+  assert.deepEqual(down.history.map((entry) => [entry.status, entry.reason]), [['up', undefined], ['down', 'timeout']]);
+  assert.notEqual(down.figures, undefined, 'the last figures stay on show');
+  assert.equal(view.snapshotOf('a')!.at, 4);
+  // Back under a new incarnation: figures start over.
+  view.nodeUp({ node: 'a', creation: 'a2' }, 8);
+  assert.equal(view.node('a')!.figures, undefined);
+  assert.equal(view.node('a')!.ups, 2);
+  for (let n = 0; n < HISTORY_ENTRIES * 2; n++) {
+    view.nodeDown({ node: 'a', creation: `a${n + 2}` }, 'leave', 10 + n);
+    view.nodeUp({ node: 'a', creation: `a${n + 3}` }, 10 + n);
+  }
+  assert.equal(view.node('a')!.history.length, HISTORY_ENTRIES);
+  // A stale nodedown (an older incarnation) changes nothing.
+  view.takePatch();
+  view.nodeDown({ node: 'a', creation: 'a1' }, 'timeout', 99);
+  assert.equal(view.node('a')!.status, 'up');
+  assert.equal(view.dirty, false);
+});
+
+test('View: names set and released; an older holder’s release leaves a newer holder; conflicts are counted per name', () => {
+  const view = new View('c', 'obs', undefined, 1000);
+  view.nameRegistered({ key: '"x"', name: 'x', owner: 'a', pid: '<a.1.1>', epoch: 'e1', since: 1 });
+  view.nameRegistered({ key: '"x"', name: 'x', owner: 'b', pid: '<b.1.1>', epoch: 'e2', since: 2 });
+  view.nameUnregistered('"x"', 'x', '<a.1.1>', 'killed', 3);
+  assert.deepEqual(view.names().map((row) => row.owner), ['b']);
+  view.conflict('"x"', 'x', 'conflict on x', 4);
+  assert.equal(view.names()[0]!.conflicts, 1);
+  assert.equal(view.conflicts, 1);
+  let patch = view.takePatch();
+  assert.deepEqual(patch.names?.set.map((row) => row.pid), ['<b.1.1>']);
+  assert.equal(patch.conflicts, 1);
+  view.nameUnregistered('"x"', 'x', '<b.1.1>', 'normal', 5);
+  patch = view.takePatch();
+  assert.deepEqual(patch.names, { set: [], delete: ['"x"'] });
+  assert.deepEqual(patch.log?.map((entry) => entry.kind), ['unregistered']);
+  assert.deepEqual(view.names(), []);
+});
+
+test('View.tick: a point from the live nodes, the local register latency and the drop rate', () => {
+  const view = new View('c', 'obs', undefined, 1000);
+  view.nodeUp({ node: 'a', creation: 'a1' }, 0);
+  view.snapshot('a', snapshot('a', 0, { messagesIn: 0, calls: histogram([]) }));
+  view.tick(0, histogram([]), { frames: { malformed: 0 }, registry: {} });
+  view.snapshot('a', snapshot('a', 1000, { messagesIn: 30, calls: histogram([2, 2]) }));
+  view.tick(1000, histogram([4]), { frames: { malformed: 5 }, registry: { forged: 1 } });
+  const patch = view.takePatch();
+  assert.deepEqual(patch.point, { t: 1, messages: 30, callMean: 2, callP99: 2.5, registerMean: 4, registerP99: 5, drops: 6 });
+  assert.deepEqual(patch.drops, { frames: { malformed: 5 }, registry: { forged: 1 } });
+  assert.equal(view.state().series.t.length, 2);
+});
+
+test('route table: exact paths, closed file alphabets, GET and HEAD only', () => {
+  assert.equal(matchRoute('GET', '/').kind, 'route');
+  assert.deepEqual(matchRoute('GET', '/ui/app.js'), { kind: 'route', route: ROUTES.find((route) => route.name === 'asset'), file: 'app.js' });
+  assert.equal((matchRoute('HEAD', '/vendor/uplot.css') as { file?: string }).file, 'uplot.css');
+  for (const path of ['/ui/../x.js', '/ui/%2e%2e%2fx.js', '/ui/App.js', '/ui/sub/app.js', '/vendor/.hidden.js', '/index.html', '/events/', '/metrics/x']) {
+    assert.equal(matchRoute('GET', path).kind, 'not_found', path);
+  }
+  assert.equal(matchRoute('POST', '/metrics').kind, 'method_not_allowed');
+  assert.equal(matchRoute('DELETE', '/').kind, 'method_not_allowed');
+  assert.equal(mimeOf('a.js'), 'text/javascript; charset=utf-8');
+  assert.equal(mimeOf('a.exe'), 'application/octet-stream');
+});
+
+test('authorize: bearer, cookie, and ?token= opening a session on the page only', () => {
+  const page = ROUTES.find((route) => route.name === 'page')!;
+  const metrics = ROUTES.find((route) => route.name === 'metrics')!;
+  const sessions = new Sessions('roster_observer_t', 'the-token-123', Buffer.alloc(32, 7));
+  const request = (over: Partial<Parameters<typeof authorize>[0]>) => ({ authorization: undefined, cookie: undefined, queryToken: undefined, route: page, ...over });
+  assert.equal(authorize(request({}), undefined, undefined), 'ok');
+  assert.equal(authorize(request({}), 'the-token-123', sessions), 'denied');
+  assert.equal(authorize(request({ authorization: 'Bearer the-token-123' }), 'the-token-123', sessions), 'ok');
+  assert.equal(authorize(request({ authorization: 'bearer  the-token-123 ' }), 'the-token-123', sessions), 'ok');
+  assert.equal(authorize(request({ authorization: 'Bearer the-token-1234' }), 'the-token-123', sessions), 'denied');
+  assert.equal(authorize(request({ queryToken: 'the-token-123' }), 'the-token-123', sessions), 'open_session');
+  assert.equal(authorize(request({ queryToken: 'the-token-123', route: metrics }), 'the-token-123', sessions), 'denied');
+  const cookie = sessions.setCookie().split(';')[0]!;
+  assert.ok(!cookie.includes('the-token-123'));
+  assert.equal(authorize(request({ cookie: `other=1; ${cookie}`, route: metrics }), 'the-token-123', sessions), 'ok');
+  assert.equal(authorize(request({ cookie: 'roster_observer_t=nope' }), 'the-token-123', sessions), 'denied');
+  assert.equal(bearerOf('Basic abc'), undefined);
+  assert.equal(cookieOf('a=1; b=2', 'b'), '2');
+});
+
+test('allowedHost: loopback binds accept loopback names only', () => {
+  assert.equal(allowedHost('127.0.0.1:8080', '127.0.0.1', 8080), true);
+  assert.equal(allowedHost('localhost:8080', '127.0.0.1', 8080), true);
+  assert.equal(allowedHost('[::1]:8080', '::1', 8080), true);
+  assert.equal(allowedHost('evil.example:8080', '127.0.0.1', 8080), false);
+  assert.equal(allowedHost('127.0.0.1:9999', '127.0.0.1', 8080), false);
+  assert.equal(allowedHost(undefined, '127.0.0.1', 8080), false);
+  assert.equal(allowedHost('anything:1', '0.0.0.0', 8080), true);
+});
+
+test('CSP: the hash of each inline script, nothing unsafe; SSE lines', () => {
+  const html = '<script type="importmap">{"imports":{}}</script><script type="module" src="/ui/app.js"></script>';
+  assert.deepEqual(inlineScripts(html), ['{"imports":{}}']);
+  const hash = scriptHash('{"imports":{}}');
+  assert.equal(hash, `'sha256-${createHash('sha256').update('{"imports":{}}').digest('base64')}'`);
+  const csp = contentSecurityPolicy([hash]);
+  assert.match(csp, /^default-src 'self'; script-src 'self' 'sha256-/);
+  assert.ok(!csp.includes('unsafe'));
+  assert.equal(formatEvent('patch', { a: 'x\ny' }), 'event: patch\ndata: {"a":"x\\ny"}\n\n');
+  assert.throws(() => formatEvent('bad\nevent', {}), TypeError);
+});

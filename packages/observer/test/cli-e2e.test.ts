@@ -191,12 +191,13 @@ describe('roster CLI against a 3-node cluster over RabbitMQ', () => {
     assertOneLineError(missingJson, 3, /\["job",8\] is not registered/);
   });
 
-  it('processes: every process of a node with pid, name, kind, mailbox and messages in; exit 3 for a node that is not a member', async () => {
+  it('processes: every process of a node with pid, name, kind, mailbox and messages in; exit 3 for a node that is not a member (processes, names --node)', async () => {
     const gamma = cluster.node('gamma');
-    const [table, json, unknown] = await Promise.all([
+    const [table, json, unknown, unknownNames] = await Promise.all([
       runCli(['processes', 'gamma'], env),
       runCli(['processes', 'gamma', '--json'], env),
       runCli(['processes', 'nowhere'], env),
+      runCli(['names', '--node', 'nowhere', '--json'], env),
     ]);
     const local = gamma.snapshot({ processes: true }).processes!;
     const worker = held.find((entry) => entry.name === 'sup-worker')!.pid;
@@ -224,6 +225,7 @@ describe('roster CLI against a 3-node cluster over RabbitMQ', () => {
     assert.ok(rows.some((row) => row[0] === worker.key && row[1] === '-' && row[2] === 'gen_server'), table.stdout);
 
     assertOneLineError(unknown, 3, /"nowhere" is not a live member.*alpha, beta, gamma/);
+    assertOneLineError(unknownNames, 3, /"nowhere" is not a live member/);
   });
 
   it('a wrong secret, or none, is said to be one, with exit 1', async () => {

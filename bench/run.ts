@@ -13,8 +13,9 @@ import { suite as core } from './core.js';
 import { suite as cluster } from './cluster.js';
 import { suite as registry } from './registry.js';
 import { suite as supervision } from './supervision.js';
+import { suite as observer } from './observer.js';
 
-const SUITES: readonly Suite[] = [core, cluster, registry, supervision];
+const SUITES: readonly Suite[] = [core, cluster, registry, supervision, observer];
 
 async function main(argv: readonly string[]): Promise<number> {
   const names = argv.filter((arg) => !arg.startsWith('-'));

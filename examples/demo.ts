@@ -3,6 +3,7 @@
  *
  *   npm run demo                      # on the embedded MemoryTransport: nothing to install
  *   AMQP_URL=amqp://localhost npm run demo   # the same cluster over RabbitMQ
+ *   npm run demo -- --observe         # also an observer node serving the live page; runs until Ctrl-C
  *
  * It shows a named actor started with via('globals', ...), called from another
  * node, killed, its name gone everywhere, restarted by its supervisor with the
@@ -13,6 +14,7 @@ import { GenServer, Node, Supervisor, noreply, reply, via, type Pid } from '@ros
 import { MemoryBroker, MemoryTransport, type Transport } from '@roster/cluster';
 import { AmqpTransport } from '@roster/amqp';
 import { GlobalsRegistry, type ConflictOutcome } from '@roster/globals';
+import { startObserver } from '@roster/observer';
 
 process.env['ROSTER_LOG_LEVEL'] ??= 'silent';
 
@@ -21,6 +23,7 @@ const broker = amqpUrl === undefined ? new MemoryBroker({ seed: 42 }) : undefine
 const cluster = `demo-${process.pid}`;
 const say = (text: string): void => console.log(`\n» ${text}`);
 const show = (text: string): void => console.log(`  ${text}`);
+const observe = process.argv.slice(2).includes('--observe');
 
 function transport(): Transport {
   return broker !== undefined ? new MemoryTransport({ broker }) : new AmqpTransport({ urls: amqpUrl! });
@@ -64,6 +67,22 @@ async function main(): Promise<void> {
   const b = await start('b');
   const c = await start('c');
   show(`a sees ${a.nodes().join(', ')}; b sees ${b.nodes().join(', ')}; c sees ${c.nodes().join(', ')}`);
+
+  let watcher: Node | undefined;
+  let observer: Awaited<ReturnType<typeof startObserver>> | undefined;
+  if (observe) {
+    say('Starting node "observer" (cluster role observer: it never votes and holds no names) and the observer page on it');
+    watcher = await Node.start({
+      name: 'observer',
+      cluster: { transport: transport(), id: cluster, heartbeatInterval: 150, failureTimeout: 800, joinWindow: 100, role: 'observer' },
+      registries: { globals: new GlobalsRegistry({ registerTimeout: 2000 }) },
+    });
+    observer = await startObserver(watcher, {
+      port: Number(process.env['OBSERVER_PORT'] ?? 0),
+      ...(amqpUrl === undefined ? {} : { broker: amqpUrl }),
+    });
+    show(`observer: ${observer.url}  (metrics at ${observer.url}metrics)`);
+  }
 
   say(`On node a, a supervisor starts a counter named via('globals', 'counter')`);
   const counterOnB = nameEvent(b, 'counter', 'registered');
@@ -123,6 +142,18 @@ async function main(): Promise<void> {
     show(`every node agrees: leader -> ${[a, b, c].map((node) => registryOf(node).whereisName('leader')?.key).join(' / ')}`);
   } else {
     say('(The partition step needs the MemoryBroker, which can cut the network; it is skipped over RabbitMQ.)');
+  }
+
+  if (observer !== undefined && watcher !== undefined) {
+    say(`The cluster keeps running, with a little traffic, for the observer at ${observer.url}: Ctrl-C to stop`);
+    const traffic = setInterval(() => {
+      b.cast(via('globals', 'counter'), 'inc');
+      c.call(via('globals', 'counter'), 'get').catch(() => {});
+    }, 250);
+    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    clearInterval(traffic);
+    await observer.close();
+    await watcher.stop();
   }
 
   say('Stopping the nodes');

@@ -34,7 +34,7 @@ import {
   type SupervisorChildInfo,
   type SupervisorInfo,
 } from '@roster/core';
-import { IntrospectionError, WireDecodeError } from '../errors.js';
+import { IntrospectionError, WireDecodeError, WireEncodeError } from '../errors.js';
 
 /** The channel every node opens for introspection. */
 export const INTROSPECTION_CHANNEL = 'roster.introspect';
@@ -212,26 +212,24 @@ export class IntrospectionService {
     const answer = (s: NodeSnapshot): Record<string, unknown> => ({ t: 'a', i: id, s });
     const all = snapshot.processes;
     if (all === undefined || all.length <= MAX_PROCESSES) {
-      if (this.deps.fits(answer(snapshot))) {
+      try {
         this.deps.send(from.node, from.creation, answer(snapshot));
         return;
-      }
-      if (all === undefined) {
-        this.deps.send(from.node, from.creation, { t: 'e', i: id, c: 'too_large' });
-        return;
+      } catch (error) {
+        // Larger than a frame (nothing was sent): cut the list below, or refuse.
+        if (!(error instanceof WireEncodeError)) throw error;
       }
     }
-    // Too many or too big for one frame: the longest mailboxes first, as many as fit (a binary search), else a refusal.
-    const busiest = all.slice();
-    busiest.sort((a, b) => b.mailboxLength - a.mailboxLength || a.pid.id - b.pid.id);
+    // The longest mailboxes first, as many as the cap and one frame allow (a binary search), else a refusal.
+    const busiest = (all ?? []).slice().sort((a, b) => b.mailboxLength - a.mailboxLength || a.pid.id - b.pid.id);
     const { processes: _all, ...bare } = snapshot;
     const trimmed = (kept: number): NodeSnapshot => ({ ...bare, processes: busiest.slice(0, kept), truncated: true });
-    let low = 0; // fits (checked below)
-    let high = Math.min(busiest.length, MAX_PROCESSES) + 1; // does not fit, or is past the cap
-    if (!this.deps.fits(answer(trimmed(0)))) {
+    if (all === undefined || !this.deps.fits(answer(trimmed(0)))) {
       this.deps.send(from.node, from.creation, { t: 'e', i: id, c: 'too_large' });
       return;
     }
+    let low = 0; // fits
+    let high = busiest.length <= MAX_PROCESSES ? busiest.length : MAX_PROCESSES + 1; // does not fit, or is past the cap
     while (high - low > 1) {
       const middle = Math.floor((low + high) / 2);
       if (this.deps.fits(answer(trimmed(middle)))) low = middle;

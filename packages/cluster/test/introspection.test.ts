@@ -254,7 +254,7 @@ describe('snapshotOf: a lost node, a silent one, hostile ones', () => {
     const good = validSnapshot('liar', fake.creation);
     const own = new Pid('liar', fake.creation, 7);
     const foreign = new Pid('lost-b', b.creation, 1);
-    const info = { pid: own, kind: 'process', mailboxLength: 0, messagesIn: 0, trapExit: false, links: 0, monitors: 0, startedAt: 1 };
+    const info = { pid: own, kind: 'process', mailboxLength: 0, messagesIn: 0, trapExit: false, links: 0, monitors: 0, monitoredBy: 0, startedAt: 1 };
     const bad: unknown[] = [
       'not an object',
       { t: 'a' }, // no id

@@ -8,9 +8,8 @@ import { RosterError } from '@roster/core';
  * Why the observer refused or failed:
  * - `not_clustered`: the node joined no cluster (start it with `cluster: {…}`): there is nothing to observe.
  * - `listen_failed`: the HTTP server could not bind `host:port` (in use, no permission); `cause` is the system error.
- * - `closed`: the observer was closed.
  */
-export type ObserverErrorCode = 'not_clustered' | 'listen_failed' | 'closed';
+export type ObserverErrorCode = 'not_clustered' | 'listen_failed';
 
 /** A failure of `startObserver` or of a running observer; match on `code`. */
 export class ObserverError extends RosterError {

@@ -451,6 +451,25 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     this.#sendTo(peer, 'mon', EnvelopeCodec.body({ w: watcher, t: target, r: ref }));
   }
 
+  /** A call's request with its reply port's monitor, one `call` frame (see `Distribution.request`). */
+  request(from: Pid | undefined, to: Pid, message: unknown, watcher: Pid, ref: Ref): void {
+    const peer = this.#route(to);
+    if (peer === undefined) {
+      const reason = this.#peers.has(to.node) ? 'noproc' : 'noconnection';
+      queueMicrotask(() => this.#host.down(watcher, ref, to, reason));
+      return;
+    }
+    this.#sendTo(peer, 'call', this.#userBody(from === undefined ? { t: to, m: message, w: watcher, r: ref } : { t: to, f: from, m: message, w: watcher, r: ref }));
+  }
+
+  /** A server's reply that drops the caller's monitor with it (see `Distribution.reply`): `d` on the `msg` frame. */
+  reply(from: Pid, to: Pid, value: unknown, tag: Ref): void {
+    const peer = this.#route(to);
+    if (peer === undefined) return;
+    this.#sendTo(peer, 'msg', this.#userBody({ t: to, f: from, m: { type: '$gen_reply', value }, d: tag }));
+    this.#host.demonitor(to, from, tag);
+  }
+
   demonitor(watcher: Pid, target: Pid, ref: Ref): void {
     const peer = this.#route(target);
     if (peer !== undefined) this.#sendTo(peer, 'demon', EnvelopeCodec.body({ w: watcher, t: target, r: ref }));
@@ -706,6 +725,12 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     switch (kind) {
       case 'msg':
         if (!this.#isLocal(body['t'] as Pid)) return this.#drop('misrouted', new Error('message for another node'));
+        if (body['d'] !== undefined && body['f'] !== undefined) host.replied(body['t'] as Pid, body['m'], body['f'] as Pid, body['d'] as Ref);
+        else host.deliver(body['t'] as Pid, body['m']);
+        return;
+      case 'call':
+        if (!this.#isLocal(body['t'] as Pid)) return this.#drop('misrouted', new Error('call for another node'));
+        host.monitor(body['w'] as Pid, body['t'] as Pid, body['r'] as Ref);
         host.deliver(body['t'] as Pid, body['m']);
         return;
       case 'nmsg':

@@ -42,6 +42,25 @@ export interface Distribution {
   /** A `DOWN` for a remote watcher of a local process. */
   down(watcher: Pid, ref: Ref, pid: Pid, reason: ExitReason): void;
   /**
+   * A call's request and its reply port's monitor in one: on `to`'s node,
+   * `watcher` monitors `to` under `ref` (a `DOWN` with `noproc` when `to` is
+   * gone), then `message` is delivered to `to`. When `to`'s node is not
+   * reachable, the `DOWN` (`noproc` or `noconnection`) comes from here.
+   * Throws `WireEncodeError` for a message that cannot cross (then nothing
+   * is placed). Optional: without it, the core sends `monitor` then `send`.
+   */
+  request?(from: Pid | undefined, to: Pid, message: unknown, watcher: Pid, ref: Ref): void;
+  /**
+   * The server `from` (a local process) replies `value` to the reply port
+   * `to` of a call whose monitor on `from` is `tag`: the implementation sends
+   * the reply, then drops that monitor here, and the reply says so
+   * (`DistributionHost.replied` on the caller's side), so the caller sends no
+   * demonitor. Throws `WireEncodeError` for a value that cannot cross (the
+   * monitor then stays). Optional: without it, the core sends the reply
+   * with `send`.
+   */
+  reply?(from: Pid, to: Pid, value: unknown, tag: Ref): void;
+  /**
    * Sends `message` to the process registered under the node-local `name` on
    * `node` (Erlang's `{Name, Node} ! Msg`); false when `node` is not a live
    * member. The receiver drops it when nothing is registered there, answering
@@ -82,6 +101,13 @@ export interface DistributionHost {
   // so this contract does not import node.ts, which uses it.
   readonly logger: Logger;
   deliver(to: Pid, message: unknown): void;
+  /**
+   * A call's reply (`message`) for the local reply port `to`, from the
+   * server `from`, whose node dropped the port's monitor `ref` of it as it
+   * replied (see {@link Distribution.reply}): delivered like `deliver`, and
+   * the port then sends no demonitor.
+   */
+  replied(to: Pid, message: unknown, from: Pid, ref: Ref): void;
   /**
    * Delivers `message` to the process registered here as `name`. For a
    * `$gen_call` it first tells the call's reply port what the name resolved

@@ -48,8 +48,10 @@ export interface ProcessInfo {
   readonly trapExit: boolean;
   /** Processes it is linked to (on any node). */
   readonly links: number;
-  /** Monitors it holds on other processes (Erlang's `monitors`, not `monitored_by`). */
+  /** Monitors it holds on other processes (Erlang's `monitors`). */
   readonly monitors: number;
+  /** Monitors others hold on it, a pending call's reply port among them (Erlang's `monitored_by`). */
+  readonly monitoredBy: number;
   /** When it was created, `Date.now()` ms. */
   readonly startedAt: number;
 }

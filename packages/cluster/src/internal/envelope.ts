@@ -15,7 +15,7 @@ export const WIRE_VERSION = 1;
  * only on direct frames, is the receiver's creation. Bodies by kind are in
  * docs/protocol.md.
  */
-export type Kind = 'hello' | 'hb' | 'refuse' | 'leave' | 'msg' | 'nmsg' | 'link' | 'unlink' | 'exit' | 'mon' | 'demon' | 'down' | 'ch' | 'spawn' | 'spawned';
+export type Kind = 'hello' | 'hb' | 'refuse' | 'leave' | 'msg' | 'call' | 'nmsg' | 'link' | 'unlink' | 'exit' | 'mon' | 'demon' | 'down' | 'ch' | 'spawn' | 'spawned';
 
 export interface Envelope {
   readonly from: string;
@@ -36,7 +36,7 @@ export interface CodecOptions {
   readonly maxFrameBytes: number;
 }
 
-const KINDS = new Set<string>(['hello', 'hb', 'refuse', 'leave', 'msg', 'nmsg', 'link', 'unlink', 'exit', 'mon', 'demon', 'down', 'ch', 'spawn', 'spawned']);
+const KINDS = new Set<string>(['hello', 'hb', 'refuse', 'leave', 'msg', 'call', 'nmsg', 'link', 'unlink', 'exit', 'mon', 'demon', 'down', 'ch', 'spawn', 'spawned']);
 const SIGNATURE_LENGTH = 43;
 /**
  * Deepest bracket nesting a frame may have: the envelope and its body, then
@@ -206,7 +206,10 @@ const SHAPES: Record<Kind, Record<string, (value: unknown) => boolean>> = {
   hb: { a: isString, s: isCount, t: isTime, c: optional(isCounts), w: optional(isTrue) },
   refuse: { reason: isString },
   leave: { t: isTime },
-  msg: { t: isPid },
+  // `d`: a server's reply that dropped the caller's monitor under that ref (then `f`, the server, is required).
+  msg: { t: isPid, f: optional(isPid), d: optional(isRef) },
+  // A call's request with its reply port `w`'s monitor of `t` under `r`.
+  call: { t: isPid, f: optional(isPid), w: isPid, r: isRef },
   nmsg: { n: isString, f: optional(isPid) },
   link: { f: isPid, t: isPid },
   unlink: { f: isPid, t: isPid },

@@ -337,6 +337,7 @@ function checkProcess(value: unknown, from: Sender): ProcessInfo {
     trapExit: typeof info['trapExit'] === 'boolean' ? info['trapExit'] : malformed('process.trapExit is not a boolean'),
     links: count(info['links'], 'process.links'),
     monitors: count(info['monitors'], 'process.monitors'),
+    monitoredBy: count(info['monitoredBy'], 'process.monitoredBy'),
     startedAt: amount(info['startedAt'], 'process.startedAt'),
   };
 }

@@ -99,6 +99,7 @@ export function processInfo(source: SnapshotSource, proc: Proc): ProcessInfo {
     trapExit: proc.trapping,
     links: proc.linkCount,
     monitors: proc.monitorCount,
+    monitoredBy: proc.watcherCount,
     startedAt: proc.startedAt,
   };
   return name === undefined ? info : { ...info, name };

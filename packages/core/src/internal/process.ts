@@ -340,6 +340,11 @@ export class Proc implements Process, Runnable, Endpoint {
     return this.#monitors?.size ?? 0;
   }
 
+  /** Monitors others hold on this process. */
+  get watcherCount(): number {
+    return this.#watchers?.size ?? (this.#watch === undefined ? 0 : 1);
+  }
+
   isLinkedTo(pid: Pid): boolean {
     return this.#links?.has(this.runtime.pidKey(pid)) === true;
   }

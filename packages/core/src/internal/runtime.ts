@@ -304,30 +304,45 @@ export class Runtime implements DistributionHost, ProcessHost, SnapshotSource {
       counters.callsFailed++;
       return port;
     }
-    const message: CallMessage = { type: '$gen_call', from: { pid: caller ?? port.pid, replyTo: port.pid }, request };
+    const message: CallMessage = { type: '$gen_call', from: { pid: caller ?? port.pid, replyTo: port.pid, tag: port.ref }, request };
     return this.#dispatch(caller, port, message);
   }
 
   /** Routes a request through its port; a request that cannot be sent (it cannot cross the wire) rejects the call. */
   #dispatch(caller: Pid | undefined, port: ReplyPort, message: CallMessage | StopMessage): Promise<unknown> {
     try {
-      this.route(caller, port.target, message);
+      if (port.folded) {
+        this.counters.messagesOut++;
+        this.distribution!.request!(caller, port.target, message, port.pid, port.ref);
+      } else {
+        this.route(caller, port.target, message);
+      }
     } catch (error) {
+      // A folded request that could not be encoded placed no monitor.
+      if (port.folded) port.released = true;
       port.abort(error);
     }
     return port.promise;
   }
 
-  /** Sends a call's reply to `replyTo`: straight into the waiting promise when the port is local. */
-  reply(from: Pid | undefined, replyTo: Pid, value: unknown): void {
+  /**
+   * Sends a call's reply to `replyTo`: straight into the waiting promise when
+   * the port is local; to another node with the call's `tag` when the server
+   * `from` replies itself, so its node drops the caller's monitor with it.
+   */
+  reply(from: Pid | undefined, replyTo: Pid, value: unknown, tag?: unknown): void {
     this.counters.messagesOut++;
     if (replyTo.node === this.name && replyTo.creation === this.creation) {
       const endpoint = this.table.get(replyTo.id);
       if (endpoint instanceof ReplyPort) endpoint.resolveWith(value);
       else endpoint?.deliver({ type: '$gen_reply', value });
-    } else {
-      this.distribution?.send(from, replyTo, { type: '$gen_reply', value });
+      return;
     }
+    const distribution = this.distribution;
+    if (distribution === undefined) return;
+    // `tag` came over the wire with the call: trusted only when it is a Ref.
+    if (from !== undefined && tag instanceof Ref && distribution.reply !== undefined) distribution.reply(from, replyTo, value, tag);
+    else distribution.send(from, replyTo, { type: '$gen_reply', value });
   }
 
   /**
@@ -449,6 +464,13 @@ export class Runtime implements DistributionHost, ProcessHost, SnapshotSource {
     this.localEndpoint(to)?.deliver(message);
   }
 
+  replied(to: Pid, message: unknown, from: Pid, ref: Ref): void {
+    const endpoint = this.localEndpoint(to);
+    // Only the port's own server, replying under the port's own ref, has dropped the port's monitor.
+    if (endpoint instanceof ReplyPort && endpoint.ref.equals(ref) && endpoint.target.equals(from)) endpoint.released = true;
+    endpoint?.deliver(message);
+  }
+
   deliverNamed(name: string, message: unknown, _from?: Pid): void {
     const pid = this.localNames.whereisName(name);
     if (isCallMessage(message)) {
@@ -511,6 +533,10 @@ class ReplyPort implements Endpoint, Expirable, Watch {
   settled = false;
   /** For a call (not a `request`): when it was sent (`performance.now()`), for the node's call latency; 0 otherwise. */
   timed = 0;
+  /** The monitor travels with the request (`Distribution.request`): the target's node places it. */
+  folded = false;
+  /** The target's node dropped the monitor (it replied, or it was never placed): no demonitor to send. */
+  released = false;
   #resolve!: (value: unknown) => void;
   #reject!: (error: unknown) => void;
 
@@ -528,10 +554,18 @@ class ReplyPort implements Endpoint, Expirable, Watch {
     });
   }
 
-  /** Enters the process table and monitors the target (a dead one fails the port at once). */
+  /**
+   * Enters the process table and monitors the target (a dead one fails the
+   * port at once); a target on another node is monitored by the request
+   * itself, when the distribution can carry both in one frame.
+   */
   open(): void {
     const runtime = this.runtime;
     runtime.table.set(this.pid.id, this);
+    if (runtime.distribution?.request !== undefined && !runtime.isLocal(this.target)) {
+      this.folded = true;
+      return;
+    }
     if (!runtime.watchFor(this.target, this)) {
       this.#fail(runtime.isLocal(this.target) ? 'noproc' : 'noconnection');
     }
@@ -603,7 +637,7 @@ class ReplyPort implements Endpoint, Expirable, Watch {
   #settle(): void {
     this.settled = true;
     this.runtime.table.delete(this.pid.id);
-    this.runtime.removeWatcher(this.target, this.ref, this.pid);
+    if (!this.released) this.runtime.removeWatcher(this.target, this.ref, this.pid);
   }
 }
 

@@ -12,6 +12,12 @@ export interface CallMessage {
 export interface From {
   readonly pid: Pid;
   readonly replyTo: Pid;
+  /**
+   * The reference of the caller's monitor on the server (OTP's reply tag).
+   * A server on another node that replies itself drops that monitor as it
+   * replies, so the caller sends no demonitor: one frame each way per call.
+   */
+  readonly tag?: Ref;
 }
 
 export interface CastMessage {

@@ -166,6 +166,7 @@ describe('node.processInfo', () => {
     assert.equal(serverInfo.name, 'info-echo');
     assert.equal(serverInfo.links, 1);
     assert.equal(serverInfo.monitors, 0);
+    assert.equal(serverInfo.monitoredBy, 1, "the watcher's monitor");
     assert.ok(serverInfo.startedAt >= before && serverInfo.startedAt <= Date.now());
     const watcherInfo = node.processInfo(watcher)!;
     assert.deepEqual(

@@ -28,7 +28,12 @@ export interface NodeStats {
   readonly calls: number;
   /** Calls that rejected: `noproc`, `timeout`, `noconnection`, the callee's exit, a request that could not be sent. */
   readonly callsFailed: number;
-  /** Round trips of the calls that were answered, in ms (failed calls are counted in `callsFailed`, not here). */
+  /**
+   * Round trips of answered calls, in ms, sampled: every call to another
+   * node, and one call in 16 within this node (two clock reads cost about as
+   * much as a local call). A distribution, not a count: `calls` counts them
+   * all. Failed calls are in `callsFailed`, not here.
+   */
   readonly callLatency: LatencySnapshot;
 }
 

@@ -8,7 +8,8 @@ import '@roster/cluster';
 import { GenServer, Node, noreply, reply, type Pid } from '@roster/core';
 import { MemoryBroker, MemoryTransport, type Transport } from '@roster/cluster';
 import { AmqpTransport } from '@roster/amqp';
-import { startNodeProcesses, startRabbitMQ, stopNodeProcesses } from '@roster/testkit';
+import { startNodeProcesses, startRabbitMQ, stopNodeProcesses, type RabbitMQ } from '@roster/testkit';
+import { CpuMeter, cpuNote, cpuSources } from './cpu.js';
 import { rawRequestReply, rawThroughput } from './amqp-baseline.js';
 import { measure, measureInterleaved, microsPerOp, perSecond, result, timeIt, type BenchResult, type Measurement, type Suite } from './report.js';
 
@@ -114,14 +115,16 @@ async function figures(
  * in-process pair shares one thread, so every hop waits behind the other
  * node's work), interleaved run for run with raw request/reply.
  */
-async function callAcrossProcesses(url: string): Promise<[Measurement, Measurement]> {
+async function callAcrossProcesses(url: string, broker: RabbitMQ): Promise<[Measurement, Measurement, Record<string, number>]> {
   const id = `bench-cluster-procs-${process.pid}`;
   const node = await Node.start({ name: 'caller', cluster: { transport: new AmqpTransport({ urls: url }), id, joinWindow: 50 } });
   const [peer] = await startNodeProcesses({ count: 1, names: ['callee'], amqpUrl: url, clusterId: id });
   try {
     while (!node.nodes().includes('callee')) await new Promise((resolve) => setTimeout(resolve, 10));
     const echo = await peer!.spawnEcho();
-    return await measureInterleaved([() => remoteCall(node, echo, CALLS), () => rawRequestReply(url, CALLS)], { runs: 5 });
+    const meter = new CpuMeter(cpuSources(node, [peer!], broker));
+    const [call, raw] = await measureInterleaved([() => meter.around(CALLS, () => remoteCall(node, echo, CALLS)), () => rawRequestReply(url, CALLS)], { runs: 5 });
+    return [call, raw, meter.perOp()];
   } finally {
     await stopNodeProcesses(peer === undefined ? [] : [peer]);
     await node.stop();
@@ -135,7 +138,7 @@ export const suite: Suite = {
     const broker = await startRabbitMQ();
     try {
       const url = broker.url;
-      const [callAcross, rawCallAcross] = await callAcrossProcesses(url);
+      const [callAcross, rawCallAcross, callCpu] = await callAcrossProcesses(url, broker);
       const amqp = await figures(() => new AmqpTransport({ urls: url }), `bench-cluster-${process.pid}`, url);
       const rawCall = amqp.rawCall!;
       const rawSend = amqp.rawSend!;
@@ -149,6 +152,7 @@ export const suite: Suite = {
           value: callAcross,
           baseline: { name: 'raw amqplib request/reply', value: rawCallAcross },
           target: { op: '<=', value: rawCallAcross.median * 1.2, source: '1.2x raw request/reply' },
+          note: `one frame each way (the request carries the monitor, the reply drops it); ${cpuNote(callCpu)}`,
         }),
         result({
           name: 'remote call round trip (RabbitMQ, both nodes in one process)',

@@ -215,7 +215,9 @@ export function formatTable(suite: string, results: readonly BenchResult[]): str
   const line = (cells: readonly string[]): string =>
     `| ${cells.map((cell, column) => (numeric.has(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join(' | ')} |`;
   const rule = `|${widths.map((width, column) => (numeric.has(column) ? `${'-'.repeat(width + 1)}:` : '-'.repeat(width + 2))).join('|')}|`;
-  return [`## ${suite}`, '', line(header), rule, ...rows.map(line)].join('\n');
+  // Notes (what a row measures, CPU per operation) under the table, numbered by row.
+  const notes = results.flatMap((r, index) => (r.note === undefined || r.note === '' ? [] : [`${index + 1}. ${r.name}: ${r.note}`]));
+  return [`## ${suite}`, '', line(header), rule, ...rows.map(line), ...(notes.length > 0 ? ['', ...notes] : [])].join('\n');
 }
 
 export function machine(): { readonly cpus: number; readonly cpuModel: string; readonly memoryGiB: number; readonly node: string; readonly platform: string } {

@@ -57,7 +57,7 @@ export interface ProcessInfo {
   readonly monitors: number;
   /** Monitors others hold on it, a pending call's reply port among them (Erlang's `monitored_by`). */
   readonly monitoredBy: number;
-  /** When it was created, `Date.now()` ms. */
+  /** When it was created, `Date.now()` ms (read once per event-loop turn: processes spawned in one turn share its time). */
   readonly startedAt: number;
 }
 

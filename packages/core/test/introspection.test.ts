@@ -152,6 +152,8 @@ describe('node.stats', () => {
 
 describe('node.processInfo', () => {
   test('a live process: kind, name, mailbox, links, monitors, trapExit, startedAt', async () => {
+    // startedAt is the clock as of the spawning event-loop turn: start in a fresh one.
+    await new Promise((resolve) => setImmediate(resolve));
     const before = Date.now();
     const server = await GenServer.start(node, Echo, undefined, { name: 'info-echo' });
     const ready = deferred();

@@ -94,8 +94,8 @@ export class Proc implements Process, Runnable, Endpoint {
   handler: MessageHandler | undefined;
   /** Messages delivered into the mailbox since the process started. */
   messagesIn = 0;
-  /** When the process was created (`Date.now()` ms). */
-  readonly startedAt = Date.now();
+  /** When the process was created (`Date.now()` ms, as of its event-loop turn: `Runtime.spawnTime`). */
+  startedAt = 0;
   /** What it is, as its behaviour tagged it (`tagProcess`). */
   kind: ProcessKind = 'process';
   /** A supervisor's reader of its own state, for snapshots (`tagProcess`). */

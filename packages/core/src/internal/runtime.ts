@@ -136,6 +136,8 @@ export class Runtime implements DistributionHost, ProcessHost, SnapshotSource {
   #nextRef = 1;
   /** Local calls made, for sampling their latency. */
   #callSample = 0;
+  /** `Date.now()` as of this event-loop turn's first spawn; 0 until a spawn reads it again. */
+  #spawnStamp = 0;
   #signals: { target: Proc; from: Pid; reason: ExitReason; kind: SignalKind }[] = [];
   #flushingSignals = false;
 
@@ -192,6 +194,7 @@ export class Runtime implements DistributionHost, ProcessHost, SnapshotSource {
     const proc = new Proc(this, this.nextPid());
     this.table.set(proc.pid.id, proc);
     this.counters.spawned++;
+    proc.startedAt = this.#spawnTime();
     if (parent === undefined) {
       proc.parent = this.rootPid;
     } else if (link) {
@@ -220,6 +223,23 @@ export class Runtime implements DistributionHost, ProcessHost, SnapshotSource {
     proc.start(body);
     return proc.pid;
   }
+
+  /**
+   * The wall clock for a new process's `startedAt`, read once per event-loop
+   * turn that spawns (the clock costs as much as a spawn on some machines):
+   * processes spawned in one turn share its first spawn's time.
+   */
+  #spawnTime(): number {
+    if (this.#spawnStamp === 0) {
+      this.#spawnStamp = Date.now();
+      setImmediate(this.#clearSpawnStamp);
+    }
+    return this.#spawnStamp;
+  }
+
+  readonly #clearSpawnStamp = (): void => {
+    this.#spawnStamp = 0;
+  };
 
   forget(proc: Proc): void {
     this.table.delete(proc.pid.id);

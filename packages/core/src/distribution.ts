@@ -87,6 +87,21 @@ export interface Distribution {
   spawn?(request: RemoteSpawnRequest): Promise<Pid>;
   /** Names of the live member nodes, this one excluded. */
   nodes(): string[];
+  /**
+   * What the cluster layer says about itself in `node.snapshot()` (as
+   * `distribution`), and so to a peer asking for this node's snapshot: its
+   * frame counters, drops, peers. Optional.
+   *
+   * - Plain, wire-safe data: a fresh object of numbers, strings, booleans,
+   *   arrays and plain objects (no pids, class instances or functions).
+   * - Cheap: it runs synchronously inside every snapshot; read counters kept
+   *   as frames flow, do no I/O.
+   * - Read when asked: nothing is computed or kept for it in between.
+   *
+   * A throw leaves `distribution` out of that snapshot (logged at a bounded
+   * rate); it never breaks the snapshot.
+   */
+  introspect?(): Readonly<Record<string, unknown>>;
   /** Leaves the cluster gracefully (peers see `nodedown` at once). */
   leave(): Promise<void>;
 }

@@ -137,6 +137,20 @@ export interface NodeSnapshot {
   readonly supervisors: readonly SupervisorInfo[];
   /** The node-local registered names. */
   readonly registered: readonly string[];
+  /**
+   * What the node's cluster layer reports of itself (`Distribution.introspect`:
+   * for @roster/cluster a `ClusterIntrospection`, frames sent, received and
+   * dropped by reason, peers, role); absent when the node is not clustered,
+   * its distribution has no `introspect`, or it threw.
+   */
+  readonly distribution?: Readonly<Record<string, unknown>>;
+  /**
+   * By registry key (as installed: `node.installRegistry(key, …)`): what each
+   * installed registry's `introspect()` returned (for @roster/globals a
+   * `GlobalsIntrospection`). A registry without `introspect`, or whose
+   * `introspect` threw, is absent; `{}` when none reports.
+   */
+  readonly registries: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   /** With `processes: true`: every live local process, oldest first (from a peer, at most 10 000: see `truncated`). */
   readonly processes?: readonly ProcessInfo[];
   /**

@@ -224,8 +224,11 @@ export class Node extends EventEmitter<NodeEvents> {
 
   /**
    * The whole node now, as plain data: process count, counters, the longest
-   * mailboxes, memory, event-loop delay, supervision trees and local names;
-   * with `processes: true`, every live process too. One pass over the
+   * mailboxes, memory, event-loop delay, supervision trees and local names,
+   * and what the cluster layer and each installed registry report of
+   * themselves (`distribution`, `registries`: their `introspect()`, a
+   * throwing one left out and logged at a bounded rate); with
+   * `processes: true`, every live process too. One pass over the
    * process table. The first snapshot starts the process-wide event-loop
    * sampler (stopped again when the node stops), so its `eventLoopDelay`
    * reads 0. Throws `TypeError` naming a bad option.

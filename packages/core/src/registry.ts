@@ -36,6 +36,25 @@ export interface NameRegistry {
   reRegisterName?(name: Name, pid: Pid): Promise<'yes'>;
   /** The member nodes this registry agrees with. */
   members?(): string[];
+  /**
+   * What this registry says about itself in `node.snapshot()` (under its
+   * key in `registries`), and so to a peer asking with
+   * `clusterOf(node).snapshotOf`: its counters, sizes, latencies. Optional.
+   *
+   * - Plain, wire-safe data: a fresh object of numbers, strings, booleans,
+   *   arrays and plain objects (no pids, class instances or functions), a
+   *   few levels deep and a few dozen keys at most; a peer checks what it
+   *   receives and drops a reply whose registry data is larger or deeper as
+   *   malformed (see @roster/cluster's introspection).
+   * - Cheap: it runs synchronously inside every snapshot (the observer takes
+   *   one per node per second); read counters kept as the registry works, do
+   *   no I/O and walk nothing large.
+   * - Read when asked: nothing is computed or kept for it in between.
+   *
+   * A throw leaves this registry out of that snapshot (logged at a bounded
+   * rate); it never breaks the snapshot.
+   */
+  introspect?(): Readonly<Record<string, unknown>>;
   // `attach?(node, key)`, called once by `node.installRegistry`, is declared
   // in node.ts beside the Node class, so this contract does not import node.ts.
   /** Called by `node.stop()` after the node's processes are gone. */

@@ -329,7 +329,7 @@ describe('node.snapshot', () => {
       assert.ok(Math.abs(first.at - Date.now()) < 1000);
       assert.equal(first.node, 'snapshot-plain');
       const copy = JSON.parse(JSON.stringify(first)) as Record<string, unknown>;
-      assert.deepEqual(Object.keys(copy).sort(), ['at', 'eventLoopDelay', 'longestMailboxes', 'mailboxMax', 'memory', 'node', 'processCount', 'registered', 'stats', 'supervisors']);
+      assert.deepEqual(Object.keys(copy).sort(), ['at', 'eventLoopDelay', 'longestMailboxes', 'mailboxMax', 'memory', 'node', 'processCount', 'registered', 'registries', 'stats', 'supervisors']);
     } finally {
       await fresh.stop();
     }

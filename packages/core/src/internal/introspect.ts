@@ -2,10 +2,13 @@
  * The machinery behind `node.stats`, `node.processInfo` and `node.snapshot`
  * (the public shapes are in ../introspection.ts): the runtime's counters, the
  * tags a GenServer or supervisor puts on its process, the restart log a
- * supervisor keeps, the process-wide event-loop sampler, and the one pass
- * over the process table a snapshot is.
+ * supervisor keeps, the process-wide event-loop sampler, the one pass over
+ * the process table a snapshot is, and the reading of what the installed
+ * registries and the cluster layer report of themselves (`introspect`).
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { Distribution } from '../distribution.js';
 import { formatReason, type ExitReason } from '../exit-reason.js';
 import type {
   EventLoopDelay,
@@ -22,6 +25,7 @@ import type {
 import { LatencyHistogram } from '../latency-histogram.js';
 import type { Pid } from '../pid.js';
 import type { Process } from '../process.js';
+import type { NameRegistry } from '../registry.js';
 import { Proc } from './process.js';
 
 /** The runtime's plain counters (one object, fields bumped on hot paths). */
@@ -87,6 +91,68 @@ export interface SnapshotSource {
   /** A string name `pid` holds in the node-local registry, if any. */
   localNameOf(pid: Pid): string | undefined;
   registeredNames(): string[];
+  /** The installed registries, by key, in install order: their `introspect()` goes into `registries`. */
+  readonly registries: ReadonlyMap<string, NameRegistry>;
+  /** The cluster layer, when clustered: its `introspect()` goes into `distribution`. */
+  readonly distribution: Distribution | undefined;
+  /** Where a failing `introspect` is reported (at a bounded rate). */
+  readonly logger: Logger;
+}
+
+// ---- what registries and the cluster layer report -----------------------------------
+
+/** How often a failing `introspect` is logged, per node and reporter, ms. */
+const INTROSPECT_LOG_MS = 10_000;
+
+/** By snapshot source (a node's runtime), by reporter: when its failure was last logged, and how many since. */
+const introspectFailures = new WeakMap<SnapshotSource, Map<string, { at: number; suppressed: number }>>();
+
+/** Logs a failed `introspect` at most once per {@link INTROSPECT_LOG_MS} per node and reporter, counting the rest. */
+function introspectFailed(source: SnapshotSource, reporter: string, error: unknown): void {
+  let failures = introspectFailures.get(source);
+  if (failures === undefined) introspectFailures.set(source, (failures = new Map()));
+  const now = Date.now();
+  const last = failures.get(reporter);
+  if (last !== undefined && now - last.at < INTROSPECT_LOG_MS) {
+    last.suppressed++;
+    return;
+  }
+  failures.set(reporter, { at: now, suppressed: 0 });
+  const suppressed = last?.suppressed ?? 0;
+  source.logger.warn({ err: error, reporter, ...(suppressed > 0 ? { suppressed } : {}) }, 'introspect failed: left out of the snapshot');
+}
+
+/**
+ * Calls one reporter's `introspect`: its answer when it is an object, else
+ * undefined (a throw or a non-object is logged, at a bounded rate, and left
+ * out: a reporter never breaks a snapshot).
+ */
+function report(source: SnapshotSource, reporter: string, read: () => unknown): Readonly<Record<string, unknown>> | undefined {
+  let data: unknown;
+  try {
+    data = read();
+  } catch (error) {
+    introspectFailed(source, reporter, error);
+    return undefined;
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    introspectFailed(source, reporter, new TypeError(`${reporter}: introspect() must return an object, got ${data === null ? 'null' : Array.isArray(data) ? 'an array' : typeof data}`));
+    return undefined;
+  }
+  return data as Readonly<Record<string, unknown>>;
+}
+
+/** What the installed registries and the cluster layer report, for a snapshot. */
+function reports(source: SnapshotSource): Pick<NodeSnapshot, 'distribution' | 'registries'> {
+  const registries: Record<string, Readonly<Record<string, unknown>>> = {};
+  for (const [key, registry] of source.registries) {
+    if (typeof registry.introspect !== 'function') continue;
+    const data = report(source, `registry ${JSON.stringify(key)}`, () => registry.introspect!());
+    if (data !== undefined) registries[key] = data;
+  }
+  const distribution = source.distribution;
+  const cluster = typeof distribution?.introspect === 'function' ? report(source, 'distribution', () => distribution.introspect!()) : undefined;
+  return cluster === undefined ? { registries } : { distribution: cluster, registries };
 }
 
 export function processInfo(source: SnapshotSource, proc: Proc): ProcessInfo {
@@ -192,6 +258,7 @@ export function takeSnapshot(source: SnapshotSource, options: Required<SnapshotO
     eventLoopDelay: loopDelay(),
     supervisors: orderParentsFirst(supervisorInfos),
     registered: source.registeredNames(),
+    ...reports(source),
   };
   return all === undefined ? snapshot : { ...snapshot, processes: all };
 }

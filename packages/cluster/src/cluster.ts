@@ -5,7 +5,7 @@ import { NodeNameTakenError, WireDecodeError, WireEncodeError, type DropReason }
 import { EnvelopeCodec, type Envelope, type Kind } from './internal/envelope.js';
 import { RateLimitedLog } from './internal/rate-limited-log.js';
 import { SpawnService } from './internal/remote-spawn.js';
-import { INTROSPECTION_CHANNEL, IntrospectionService, resolveSnapshotOfOptions, type SnapshotOfOptions } from './internal/introspection.js';
+import { INTROSPECTION_CHANNEL, IntrospectionService, resolveSnapshotOfOptions, type ClusterIntrospection, type SnapshotOfOptions } from './internal/introspection.js';
 import { IncarnationTable, Verdict, type Incarnation } from './internal/replay-window.js';
 import { MemoryTransport } from './memory-transport.js';
 import type { Transport } from './transport.js';
@@ -341,6 +341,18 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
   /** Names of the live members, this node excluded. */
   nodes(): string[] {
     return [...this.#peers.keys()];
+  }
+
+  /**
+   * This node's cluster layer in a snapshot (`Distribution.introspect`: it
+   * is `node.snapshot().distribution`, so a peer's reaches an observer
+   * through `snapshotOf`): a copy of `stats` (frames sent, received, dropped
+   * by reason), the live peers (members and observers, this node excluded)
+   * and this node's role. Plain numbers read now; O(drop reasons).
+   */
+  introspect(): ClusterIntrospection {
+    const { sent, received, dropped } = this.stats;
+    return { sent, received, dropped: { ...dropped }, peers: this.#peers.size, role: this.role };
   }
 
   /** The live members with their incarnations and roles. */

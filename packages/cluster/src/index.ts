@@ -23,7 +23,7 @@ export {
   type IntrospectionErrorCode,
   type DropReason,
 } from './errors.js';
-export { INTROSPECTION_CHANNEL, type SnapshotOfOptions } from './internal/introspection.js';
+export { INTROSPECTION_CHANNEL, type SnapshotOfOptions, type ClusterIntrospection } from './internal/introspection.js';
 export { WIRE_VERSION } from './internal/envelope.js';
 export { RateLimitedLog } from './internal/rate-limited-log.js';
 

@@ -5,14 +5,24 @@
  * lost and not at the timeout, `timeout` from a silent member), hostile
  * requests and answers dropped and counted (a fake member speaking the
  * envelope format), the per-peer rate limit, and the caps on a process list
- * (10 000 processes, then `maxFrameBytes`).
+ * (10 000 processes, then `maxFrameBytes`); what a peer's cluster layer
+ * and registries report in its snapshot, checked (a globals registry's shape,
+ * any other registry's as small plain JSON) and counted when malformed.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { GenServer, Pid, Supervisor, noreply, reply, type GenServer as Behaviour, type Node, type NodeSnapshot } from '@roster/core';
+import { BadArgError, GenServer, Pid, Supervisor, noreply, reply, type GenServer as Behaviour, type NameRegistry, type Node, type NodeSnapshot } from '@roster/core';
 import { IntrospectionError, MemoryTransport, type Cluster } from '../src/index.js';
 import { EnvelopeCodec, type Envelope } from '../src/internal/envelope.js';
-import { INTROSPECTION_CHANNEL, MAX_PROCESSES } from '../src/internal/introspection.js';
+import {
+  INTROSPECTION_CHANNEL,
+  MAX_PROCESSES,
+  MAX_REGISTRIES,
+  MAX_REPORT_DEPTH,
+  MAX_REPORT_KEYS,
+  MAX_REPORT_STRING,
+  MAX_REPORT_VALUES,
+} from '../src/internal/introspection.js';
 import { TestNet, nextEvent, within } from './helpers.js';
 
 const Echo: Behaviour<number, void> = {
@@ -163,6 +173,32 @@ describe('snapshotOf', () => {
     await GenServer.stop(b, server);
   });
 
+  test("a peer's cluster layer and registries come with its snapshot", async () => {
+    let hits = 0;
+    await b.installRegistry('stub', stubRegistry(() => ({ kind: 'stub', hits: ++hits, nested: { list: [1, 'two', null, true] } })));
+    const snapshot = await net.cluster(a).snapshotOf('snap-b');
+    assert.deepEqual(snapshot.registries, { stub: { kind: 'stub', hits: 1, nested: { list: [1, 'two', null, true] } } });
+    const distribution = snapshot.distribution as Record<string, unknown>;
+    assert.equal(distribution['role'], 'member');
+    assert.equal(distribution['peers'], b.nodes().length);
+    assert.ok((distribution['sent'] as number) > 0 && (distribution['received'] as number) > 0);
+    assert.deepEqual(Object.keys(distribution['dropped'] as object).sort(), Object.keys(net.cluster(b).stats.dropped).sort());
+    // An observer says so.
+    const ofWatcher = await net.cluster(a).snapshotOf('snap-watcher');
+    assert.equal((ofWatcher.distribution as Record<string, unknown>)['role'], 'observer');
+  });
+
+  test('Cluster.introspect: a copy of the stats, the live peers and the role', () => {
+    const cluster = net.cluster(a);
+    const report = cluster.introspect();
+    assert.equal(report.role, 'member');
+    assert.equal(report.peers, a.nodes().length);
+    assert.deepEqual(report.dropped, cluster.stats.dropped);
+    (report.dropped as Record<string, number>)['malformed'] = 1e6;
+    assert.notEqual(cluster.stats.dropped.malformed, 1e6, 'a copy, not the live counters');
+    assert.deepEqual(a.snapshot().distribution?.['dropped'], cluster.stats.dropped, "it is the node's own snapshot's distribution");
+  });
+
   test('with processes: every process of the peer', async () => {
     const snapshot = await net.cluster(a).snapshotOf('snap-b', { processes: true });
     assert.deepEqual(
@@ -288,18 +324,68 @@ describe('snapshotOf: a lost node, a silent one, hostile ones', () => {
       { t: 'a', i: id, s: { ...good, registered: [7] } },
       { t: 'a', i: id, s: { ...good, truncated: true } }, // truncated without a list
       { t: 'e', i: id, c: 'because' },
+      // The cluster layer's report.
+      { t: 'a', i: id, s: { ...good, distribution: 'lots' } },
+      { t: 'a', i: id, s: { ...good, distribution: { ...goodDistribution, sent: -1 } } },
+      { t: 'a', i: id, s: { ...good, distribution: { ...goodDistribution, received: 2 ** 60 } } },
+      { t: 'a', i: id, s: { ...good, distribution: { ...goodDistribution, peers: 0.5 } } },
+      { t: 'a', i: id, s: { ...good, distribution: { ...goodDistribution, role: 'king' } } },
+      { t: 'a', i: id, s: { ...good, distribution: { ...goodDistribution, dropped: { ...goodDistribution.dropped, malformed: 'many' } } } },
+      { t: 'a', i: id, s: { ...good, distribution: { ...goodDistribution, dropped: withoutKey(goodDistribution.dropped, 'bad_signature') } } },
+      { t: 'a', i: id, s: { ...good, distribution: { ...goodDistribution, dropped: { ...goodDistribution.dropped, 'Not A Reason': 1 } } } },
+      { t: 'a', i: id, s: { ...good, distribution: { ...goodDistribution, dropped: { ...goodDistribution.dropped, ...manyKeys(30, 0) } } } },
+      // The registries' reports.
+      { t: 'a', i: id, s: { ...good, registries: 'none' } },
+      { t: 'a', i: id, s: { ...good, registries: { r: 7 } } },
+      { t: 'a', i: id, s: { ...good, registries: { '': {} } } },
+      { t: 'a', i: id, s: { ...good, registries: manyKeys(MAX_REGISTRIES + 1, {}) } },
+      { t: 'a', i: id, s: { ...good, registries: { g: { ...goodGlobals, registrations: 1.5 } } } },
+      { t: 'a', i: id, s: { ...good, registries: { g: { ...goodGlobals, conflicts: -2 } } } },
+      { t: 'a', i: id, s: { ...good, registries: { g: { ...goodGlobals, names: undefined } } } },
+      { t: 'a', i: id, s: { ...good, registries: { g: { ...goodGlobals, drops: { forged: -1 } } } } },
+      { t: 'a', i: id, s: { ...good, registries: { g: { ...goodGlobals, registerLatency: { ...goodGlobals.registerLatency, count: 5 } } } } },
+      { t: 'a', i: id, s: { ...good, registries: { g: { ...goodGlobals, registerLatency: { ...goodGlobals.registerLatency, bounds: [1] } } } } },
+      { t: 'a', i: id, s: { ...good, registries: { g: { ...goodGlobals, members: [7] } } } },
+      { t: 'a', i: id, s: { ...good, registries: { g: { ...goodGlobals, members: 'liar' } } } },
+      { t: 'a', i: id, s: { ...good, registries: { g: { ...goodGlobals, members: [''] } } } },
+      { t: 'a', i: id, s: { ...good, registries: { other: nested(MAX_REPORT_DEPTH) } } }, // one level too deep
+      { t: 'a', i: id, s: { ...good, registries: { other: manyKeys(MAX_REPORT_KEYS + 1, 1) } } },
+      { t: 'a', i: id, s: { ...good, registries: { other: { list: new Array<number>(MAX_REPORT_KEYS + 1).fill(0) } } } },
+      { t: 'a', i: id, s: { ...good, registries: { other: spread(MAX_REPORT_VALUES) } } }, // many small objects: too many values in all
+      { t: 'a', i: id, s: { ...good, registries: { other: { s: 'x'.repeat(MAX_REPORT_STRING + 1) } } } },
+      { t: 'a', i: id, s: { ...good, registries: { other: { ['k'.repeat(MAX_REPORT_STRING + 1)]: 1 } } } },
+      { t: 'a', i: id, s: { ...good, registries: { other: { pid: own } } } }, // a pid is not plain JSON
+      { t: 'a', i: id, s: { ...good, registries: { other: { at: new Date(0) } } } },
+      { t: 'a', i: id, s: { ...good, registries: { other: { n: Number.NaN } } } },
+      { t: 'a', i: id, s: { ...good, registries: { other: { n: 2n } } } },
+      { t: 'a', i: id, s: { ...good, registries: { other: { u: undefined } } } },
+      { t: 'a', i: id, s: { ...good, registries: { other: [1, 2] } } },
     ];
     const before = cluster.stats.dropped.malformed;
     for (const message of bad) fake.send(a, message);
     await within(net.broker.idle(), 'the answers', 2000);
     assert.equal(cluster.stats.dropped.malformed - before, bad.length);
     // Extra fields are left behind; the checked ones come through.
-    fake.send(a, { t: 'a', i: id, s: { ...good, longestMailboxes: [info], extra: { lots: 'of it' } } });
+    // As deep as allowed (the registry's own object, and objects below it, MAX_REPORT_DEPTH in all), the longest string.
+    const plain = { ...nested(MAX_REPORT_DEPTH - 1), kind: 'mine', s: 'x'.repeat(MAX_REPORT_STRING), list: [1, 'a', null, false] };
+    fake.send(a, {
+      t: 'a',
+      i: id,
+      s: {
+        ...good,
+        longestMailboxes: [info],
+        extra: { lots: 'of it' },
+        distribution: { ...goodDistribution, dropped: { ...goodDistribution.dropped, newer_reason: 2 }, extra: 1 },
+        registries: { g: { ...goodGlobals, extra: 'left behind' }, plain },
+      },
+    });
     const snapshot = await within(request, 'the good answer', 2000);
     assert.equal(cluster.stats.dropped.malformed - before, bad.length);
     assert.equal(snapshot.node, 'liar');
     assert.ok(!('extra' in snapshot));
     assert.ok(snapshot.longestMailboxes[0]!.pid.equals(own));
+    assert.deepEqual(snapshot.distribution, { ...goodDistribution, dropped: { ...goodDistribution.dropped, newer_reason: 2 } });
+    assert.deepEqual(snapshot.registries, { g: goodGlobals, plain });
     // A second answer to a settled request is ignored (not counted).
     fake.send(a, { t: 'a', i: id, s: good });
     await within(net.broker.idle(), 'the late answer', 2000);
@@ -431,6 +517,82 @@ describe('snapshotOf: a process list past the caps', () => {
 });
 
 /** A well-formed snapshot of the fake member `node`. */
+/** A registry that holds nothing, with the `introspect` given. */
+function stubRegistry(introspect: () => Readonly<Record<string, unknown>>): NameRegistry {
+  return {
+    registerName: async () => 'no',
+    unregisterName: async () => undefined,
+    whereisName: () => undefined,
+    send: () => {
+      throw new BadArgError('nobody holds it');
+    },
+    registered: () => [],
+    introspect,
+  };
+}
+
+const BOUNDS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+/** What a cluster layer reports (`Cluster.introspect()`), as a well-behaved peer sends it. */
+const goodDistribution = {
+  sent: 10,
+  received: 12,
+  dropped: {
+    malformed: 0,
+    oversized: 0,
+    version: 0,
+    foreign_cluster: 0,
+    bad_signature: 3,
+    unknown_peer: 0,
+    misrouted: 0,
+    replayed: 0,
+    clock_skew: 0,
+    no_channel: 0,
+    no_route: 0,
+    rate_limited: 0,
+  },
+  peers: 2,
+  role: 'member',
+};
+
+/** What a globals registry reports (`GlobalsRegistry.introspect()`), as a well-behaved peer sends it. */
+const goodGlobals = {
+  kind: 'globals',
+  dropped: 1,
+  drops: { malformed: 1, clock_skew: 0, forged: 0, stale: 0, oversized: 0 },
+  conflicts: 0,
+  listenerErrors: 0,
+  registrations: 4,
+  unregistrations: 1,
+  registerLatency: { bounds: BOUNDS, counts: [0, 0, 0, 4, ...new Array<number>(13).fill(0)], count: 4, sum: 3.2 },
+  names: 9,
+  members: ['liar', 'lost-a'],
+};
+
+function withoutKey<T extends object>(value: T, key: keyof T): Partial<T> {
+  const copy = { ...value };
+  delete copy[key];
+  return copy;
+}
+
+/** `{ k0: value, k1: value, … }` with `count` keys. */
+function manyKeys<V>(count: number, value: V): Record<string, V> {
+  return Object.fromEntries(Array.from({ length: count }, (_, index) => [`k${index}`, value]));
+}
+
+/** Objects nested `levels` deep below the registry's own object (which is level 1). */
+function nested(levels: number): Record<string, unknown> {
+  let value: Record<string, unknown> = { leaf: 1 };
+  for (let level = 1; level < levels; level++) value = { down: value };
+  return { down: value };
+}
+
+/** Many small objects, each within the key cap, that together hold more than `values` values. */
+function spread(values: number): Record<string, unknown> {
+  const groups = Math.ceil(values / 20) + 1;
+  return Object.fromEntries(Array.from({ length: Math.min(groups, MAX_REPORT_KEYS) }, (_, index) => [`g${index}`, manyKeys(20, index)]));
+}
+
 function validSnapshot(node: string, _creation: string): NodeSnapshot {
   return {
     node,
@@ -451,5 +613,6 @@ function validSnapshot(node: string, _creation: string): NodeSnapshot {
     eventLoopDelay: { mean: 0, p50: 0, p99: 0, max: 0 },
     supervisors: [],
     registered: [],
+    registries: {},
   };
 }

@@ -80,6 +80,32 @@ export interface GlobalsStats {
   readonly registerLatency: LatencySnapshot;
 }
 
+/**
+ * What `GlobalsRegistry.introspect()` returns: the registry in its node's
+ * snapshot (`snapshot.registries[key]`), so an observer sees every member's
+ * figures, not only its own node's. Plain data; `kind` tells a reader (and
+ * the cluster's check of a peer's snapshot) which shape this is.
+ */
+export type GlobalsIntrospection = {
+  readonly kind: 'globals';
+  /** Registry messages dropped, in all (as `stats.dropped`). */
+  readonly dropped: number;
+  /** Registry messages dropped, by reason. */
+  readonly drops: Readonly<Record<GlobalsDropReason, number>>;
+  readonly conflicts: number;
+  readonly listenerErrors: number;
+  /** This node's own completed `registerName` calls. */
+  readonly registrations: number;
+  /** This node's own completed `unregisterName` calls. */
+  readonly unregistrations: number;
+  /** Round trips of this node's completed `registerName` calls, ms. */
+  readonly registerLatency: LatencySnapshot;
+  /** How many global names this node resolves now (its table, every owner's). */
+  readonly names: number;
+  /** The nodes this registry agrees with now (`members()`). */
+  readonly members: readonly string[];
+};
+
 /** A registry's stats object: plain counters, with `registerLatency` read from `histogram` when asked. */
 function createStats(histogram: LatencyHistogram): GlobalsStats {
   const stats = {
@@ -422,6 +448,30 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
   async sync(): Promise<void> {
     const answer = await this.#call<'ok' | Error>({ op: 'sync', timeout: this.#options.registerTimeout });
     if (answer instanceof Error) throw answer;
+  }
+
+  /**
+   * The registry in its node's snapshot (`NameRegistry.introspect`): a copy
+   * of `stats` (`registerLatency` as plain data), how many names this node
+   * resolves, and its members. Read now; O(names) to count them, no
+   * allocation per name.
+   */
+  introspect(): GlobalsIntrospection {
+    const { dropped, drops, conflicts, listenerErrors, registrations, unregistrations } = this.stats;
+    let names = 0;
+    for (const record of this.#table?.records.values() ?? []) if (record.current !== undefined) names++;
+    return {
+      kind: 'globals',
+      dropped,
+      drops: { ...drops },
+      conflicts,
+      listenerErrors,
+      registrations,
+      unregistrations,
+      registerLatency: this.#registerLatency.snapshot(),
+      names,
+      members: this.#node === undefined ? [] : this.members(),
+    };
   }
 
   /** This node and the live members it agrees with (not those whose registry is down for good). */

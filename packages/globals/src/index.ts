@@ -1,4 +1,4 @@
-export { GlobalsRegistry, type GlobalsRegistryOptions, type GlobalsEvents, type GlobalsStats } from './globals-registry.js';
+export { GlobalsRegistry, type GlobalsRegistryOptions, type GlobalsEvents, type GlobalsStats, type GlobalsIntrospection } from './globals-registry.js';
 export { RegistryUnavailableError } from './errors.js';
 export { compareEpochs, formatEpoch, HybridLogicalClock, type Epoch } from './epoch.js';
 export {

@@ -21,6 +21,13 @@
  *   second; one with the process list costs 5): beyond it they are
  *   dropped (counted in `stats.dropped.rate_limited`, logged at a bounded rate), so a member cannot make this node walk
  *   its process table in a loop.
+ *
+ * An answer's `distribution` (the peer's `Cluster.introspect()`) and
+ * `registries` (each registry's `introspect()`) are checked too: counts are
+ * non-negative safe integers and every record is bounded. A registry whose
+ * data says `kind: 'globals'` is checked as @roster/globals'
+ * `GlobalsIntrospection`; any other registry's data must be small plain JSON
+ * (`MAX_REPORT_*`), or the whole answer is dropped as malformed.
  */
 import {
   Pid,
@@ -34,10 +41,27 @@ import {
   type SupervisorChildInfo,
   type SupervisorInfo,
 } from '@roster/core';
-import { IntrospectionError, WireDecodeError, WireEncodeError } from '../errors.js';
+import { IntrospectionError, WireDecodeError, WireEncodeError, type DropReason } from '../errors.js';
 
 /** The channel every node opens for introspection. */
 export const INTROSPECTION_CHANNEL = 'roster.introspect';
+
+/**
+ * What `Cluster.introspect()` returns: a node's cluster layer as its
+ * snapshot carries it (`snapshot.distribution`). Plain data.
+ */
+export type ClusterIntrospection = {
+  /** Frames this node sent. */
+  readonly sent: number;
+  /** Frames this node received (dropped ones included). */
+  readonly received: number;
+  /** Frames dropped, by reason (as `ClusterStats.dropped`). */
+  readonly dropped: Readonly<Record<DropReason | 'no_route' | 'rate_limited', number>>;
+  /** Live peers (members and observers), this node excluded. */
+  readonly peers: number;
+  /** This node's role. */
+  readonly role: 'member' | 'observer';
+};
 
 /** A node and incarnation, as the cluster names the sender of a message. */
 interface Sender {
@@ -299,16 +323,16 @@ function optionalName(value: unknown, what: string): { name?: string } {
   return value === undefined ? {} : { name: text(value, what) };
 }
 
-function checkLatency(value: unknown): LatencySnapshot {
-  const latency = record(value, 'stats.callLatency');
-  const bounds = list(latency['bounds'], 'callLatency.bounds');
+function checkLatency(value: unknown, what = 'stats.callLatency'): LatencySnapshot {
+  const latency = record(value, what);
+  const bounds = list(latency['bounds'], `${what}.bounds`);
   const expected = LatencyHistogram.BOUNDS;
-  if (bounds.length !== expected.length || bounds.some((bound, index) => bound !== expected[index])) malformed('callLatency.bounds are not the standard bounds');
-  const counts = list(latency['counts'], 'callLatency.counts').map((item) => count(item, 'callLatency.counts[]'));
-  if (counts.length !== expected.length + 1) malformed('callLatency.counts has the wrong length');
-  const total = count(latency['count'], 'callLatency.count');
-  if (counts.reduce((sum, item) => sum + item, 0) !== total) malformed('callLatency.count is not the sum of its counts');
-  return { bounds: expected, counts, count: total, sum: amount(latency['sum'], 'callLatency.sum') };
+  if (bounds.length !== expected.length || bounds.some((bound, index) => bound !== expected[index])) malformed(`${what}.bounds are not the standard bounds`);
+  const counts = list(latency['counts'], `${what}.counts`).map((item) => count(item, `${what}.counts[]`));
+  if (counts.length !== expected.length + 1) malformed(`${what}.counts has the wrong length`);
+  const total = count(latency['count'], `${what}.count`);
+  if (counts.reduce((sum, item) => sum + item, 0) !== total) malformed(`${what}.count is not the sum of its counts`);
+  return { bounds: expected, counts, count: total, sum: amount(latency['sum'], `${what}.sum`) };
 }
 
 function checkStats(value: unknown): NodeStats {
@@ -371,6 +395,147 @@ function checkSupervisor(value: unknown, from: Sender): SupervisorInfo {
   };
 }
 
+// ---- what a peer's cluster layer and registries report -------------------------------------
+
+/** Most registries a snapshot reports. */
+export const MAX_REGISTRIES = 16;
+/** Most keys of one object (or entries of one array) in an unknown registry's data. */
+export const MAX_REPORT_KEYS = 64;
+/** Most values in all (every key, entry and leaf) in one unknown registry's data. */
+export const MAX_REPORT_VALUES = 256;
+/** Deepest nesting of objects and arrays in an unknown registry's data: its own object is depth 1. */
+export const MAX_REPORT_DEPTH = 4;
+/** Longest string (key or value) in an unknown registry's data, and longest registry key. */
+export const MAX_REPORT_STRING = 256;
+/** Most keys of a by-reason record (drops): the known reasons and a few of a newer version's. */
+const MAX_REASONS = 32;
+/** Most members a globals registry reports. */
+const MAX_MEMBERS = 4096;
+const REASON = /^[a-z][a-z0-9_]{0,39}$/;
+
+const CLUSTER_DROP_REASONS = [
+  'malformed',
+  'oversized',
+  'version',
+  'foreign_cluster',
+  'bad_signature',
+  'unknown_peer',
+  'misrouted',
+  'replayed',
+  'clock_skew',
+  'no_channel',
+  'no_route',
+  'rate_limited',
+] as const satisfies readonly (keyof ClusterIntrospection['dropped'])[];
+
+/** A record of counts by reason: every `required` reason, and at most {@link MAX_REASONS} keys in all, each a snake_case word. */
+function countsByReason(value: unknown, what: string, required: readonly string[] = []): Record<string, number> {
+  const input = record(value, what);
+  const keys = Object.keys(input);
+  if (keys.length > MAX_REASONS) malformed(`${what} has more than ${MAX_REASONS} reasons`);
+  const out: Record<string, number> = {};
+  for (const key of required) if (!(key in input)) malformed(`${what}.${key} is missing`);
+  for (const key of keys) {
+    if (!REASON.test(key)) malformed(`${what} has a key that is not a reason`);
+    out[key] = count(input[key], `${what}.${key}`);
+  }
+  return out;
+}
+
+function checkDistribution(value: unknown): ClusterIntrospection {
+  const data = record(value, 'distribution');
+  return {
+    sent: count(data['sent'], 'distribution.sent'),
+    received: count(data['received'], 'distribution.received'),
+    dropped: countsByReason(data['dropped'], 'distribution.dropped', CLUSTER_DROP_REASONS) as ClusterIntrospection['dropped'],
+    peers: count(data['peers'], 'distribution.peers'),
+    role: oneOf(data['role'], ['member', 'observer'] as const, 'distribution.role'),
+  };
+}
+
+/** @roster/globals' `GlobalsIntrospection`, known by its `kind`. */
+function checkGlobals(data: Record<string, unknown>, what: string): Record<string, unknown> {
+  const members = list(data['members'], `${what}.members`);
+  if (members.length > MAX_MEMBERS) malformed(`${what}.members is longer than ${MAX_MEMBERS}`);
+  return {
+    kind: 'globals',
+    dropped: count(data['dropped'], `${what}.dropped`),
+    drops: countsByReason(data['drops'], `${what}.drops`),
+    conflicts: count(data['conflicts'], `${what}.conflicts`),
+    listenerErrors: count(data['listenerErrors'], `${what}.listenerErrors`),
+    registrations: count(data['registrations'], `${what}.registrations`),
+    unregistrations: count(data['unregistrations'], `${what}.unregistrations`),
+    registerLatency: checkLatency(data['registerLatency'], `${what}.registerLatency`),
+    names: count(data['names'], `${what}.names`),
+    members: members.map((member) => {
+      const name = text(member, `${what}.members[]`);
+      if (name.length === 0 || name.length > 255) malformed(`${what}.members[] is not a node name`);
+      return name;
+    }),
+  };
+}
+
+/**
+ * An unknown registry's data: plain JSON only (null, booleans, finite
+ * numbers, strings, arrays and plain objects; no pid or other tagged
+ * value), at most {@link MAX_REPORT_DEPTH} deep, {@link MAX_REPORT_KEYS}
+ * keys per object, {@link MAX_REPORT_VALUES} values in all and strings of
+ * {@link MAX_REPORT_STRING}. Rebuilt, not passed through.
+ */
+function checkPlainReport(data: Record<string, unknown>, what: string): Record<string, unknown> {
+  let values = 0;
+  const visit = (value: unknown, depth: number): unknown => {
+    if (++values > MAX_REPORT_VALUES) malformed(`${what} holds more than ${MAX_REPORT_VALUES} values`);
+    if (value === null || typeof value === 'boolean') return value;
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) malformed(`${what} holds a number that is not finite`);
+      return value;
+    }
+    if (typeof value === 'string') {
+      if (value.length > MAX_REPORT_STRING) malformed(`${what} holds a string longer than ${MAX_REPORT_STRING}`);
+      return value;
+    }
+    if (typeof value !== 'object') malformed(`${what} holds a value of type ${typeof value}, not JSON`);
+    if (depth > MAX_REPORT_DEPTH) malformed(`${what} is nested deeper than ${MAX_REPORT_DEPTH}`);
+    if (Array.isArray(value)) {
+      if (value.length > MAX_REPORT_KEYS) malformed(`${what} holds an array longer than ${MAX_REPORT_KEYS}`);
+      return value.map((item) => visit(item, depth + 1));
+    }
+    const proto = Object.getPrototypeOf(value) as unknown;
+    if (proto !== Object.prototype && proto !== null) malformed(`${what} holds an object that is not plain JSON`);
+    return plainObject(value as Record<string, unknown>, depth);
+  };
+  const plainObject = (object: Record<string, unknown>, depth: number): Record<string, unknown> => {
+    const keys = Object.keys(object);
+    if (keys.length > MAX_REPORT_KEYS) malformed(`${what} has an object of more than ${MAX_REPORT_KEYS} keys`);
+    values += keys.length;
+    if (values > MAX_REPORT_VALUES) malformed(`${what} holds more than ${MAX_REPORT_VALUES} values`);
+    return Object.fromEntries(
+      keys.map((key) => {
+        if (key.length > MAX_REPORT_STRING || key === '__proto__') malformed(`${what} has a key that is too long or reserved`);
+        return [key, visit(object[key], depth + 1)];
+      }),
+    );
+  };
+  return plainObject(data, 1);
+}
+
+/** `snapshot.registries`: at most {@link MAX_REGISTRIES}, each a known shape or small plain JSON. Absent (an older peer) reads as none. */
+function checkRegistries(value: unknown): Record<string, Record<string, unknown>> {
+  if (value === undefined) return {};
+  const registries = record(value, 'snapshot.registries');
+  const keys = Object.keys(registries);
+  if (keys.length > MAX_REGISTRIES) malformed(`snapshot.registries has more than ${MAX_REGISTRIES} registries`);
+  return Object.fromEntries(
+    keys.map((key) => {
+      if (key.length === 0 || key.length > MAX_REPORT_STRING || key === '__proto__') malformed('snapshot.registries has a key that is not a registry key');
+      const what = `registries[${JSON.stringify(key)}]`;
+      const data = record(registries[key], what);
+      return [key, data['kind'] === 'globals' ? checkGlobals(data, what) : checkPlainReport(data, what)];
+    }),
+  );
+}
+
 /**
  * A peer's snapshot, checked field by field and rebuilt from the checked
  * fields only (anything else it carried is left behind). Throws
@@ -402,6 +567,7 @@ export function checkSnapshot(value: unknown, from: Sender): NodeSnapshot {
     },
     supervisors: list(snapshot['supervisors'], 'snapshot.supervisors').map((item) => checkSupervisor(item, from)),
     registered: list(snapshot['registered'], 'snapshot.registered').map((item) => text(item, 'snapshot.registered[]')),
+    registries: checkRegistries(snapshot['registries']),
   };
   if (checked.longestMailboxes.length > MAX_LONGEST) malformed('snapshot.longestMailboxes is longer than 1000');
   const processes = snapshot['processes'] === undefined ? undefined : list(snapshot['processes'], 'snapshot.processes').map((item) => checkProcess(item, from));
@@ -410,6 +576,7 @@ export function checkSnapshot(value: unknown, from: Sender): NodeSnapshot {
   if (truncated !== undefined && (truncated !== true || processes === undefined)) malformed('snapshot.truncated is not true beside processes');
   return {
     ...checked,
+    ...(snapshot['distribution'] === undefined ? {} : { distribution: checkDistribution(snapshot['distribution']) }),
     ...(processes === undefined ? {} : { processes }),
     ...(truncated === true ? { truncated } : {}),
   };

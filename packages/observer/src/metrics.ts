@@ -1,15 +1,16 @@
 /**
  * The observer's Prometheus metrics: every `roster_*` metric declared once,
  * here, each with a `collect()` that reads the figures at scrape time (the
- * nodes' last snapshots, this node's cluster and registry stats), so nothing
+ * nodes' last snapshots, with what each node's cluster layer and registry
+ * report of themselves in it), so nothing
  * is counted twice and the page and `/metrics` always agree. Each observer
  * has its own prom-client `Registry`, never the global one, so several
  * observers (or nodes) in one process never collide.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { LatencyHistogram, type LatencySnapshot, type NodeSnapshot } from '@roster/core';
-import type { ClusterStats } from '@roster/cluster';
-import type { GlobalsStats } from '@roster/globals';
+import type { ClusterIntrospection } from '@roster/cluster';
+import type { GlobalsIntrospection } from '@roster/globals';
 
 /** One node as the metrics see it. */
 export interface MetricsNode {
@@ -19,18 +20,17 @@ export interface MetricsNode {
   readonly downs: number;
   /** Its last snapshot; node-level figures are exported for live nodes only. */
   readonly snapshot: NodeSnapshot | undefined;
+  /** Its cluster layer (`snapshot.distribution`; the observer's own node's read at the scrape); undefined when unknown. */
+  readonly cluster: ClusterIntrospection | undefined;
+  /** Its globals registry (from `snapshot.registries`; the observer's own node's read at the scrape); undefined when it has none. */
+  readonly globals: GlobalsIntrospection | undefined;
 }
 
 /** What a scrape reads, taken fresh at each scrape. */
 export interface MetricsReading {
-  /** The node the observer runs on: the `node` label of its own cluster and registry figures. */
+  /** The node the observer runs on. */
   readonly self: string;
   readonly nodes: readonly MetricsNode[];
-  readonly cluster: ClusterStats;
-  /** The globals registry of the observer's node, when it has one. */
-  readonly globals: GlobalsStats | undefined;
-  /** Names the observer's registry holds. */
-  readonly names: number | undefined;
 }
 
 /** The observer's metrics: the registry to scrape and its text. */
@@ -182,49 +182,42 @@ export function createMetrics(read: () => MetricsReading): ObserverMetrics {
     },
   });
 
-  // The observer's own node: its cluster layer and its registry.
-  new Counter({
-    name: 'roster_frames_sent_total',
-    help: 'Frames the node sent to the cluster',
-    labelNames: ['node'],
-    registers: [registry],
-    collect() {
+  // Every live node's cluster layer and registry, as its snapshot reports them.
+  const clusters = (): (MetricsNode & { readonly cluster: ClusterIntrospection })[] =>
+    reading().nodes.filter((node): node is MetricsNode & { readonly cluster: ClusterIntrospection } => node.status === 'up' && node.cluster !== undefined);
+  const registries = (): (MetricsNode & { readonly globals: GlobalsIntrospection })[] =>
+    reading().nodes.filter((node): node is MetricsNode & { readonly globals: GlobalsIntrospection } => node.status === 'up' && node.globals !== undefined);
+  const byReason = (name: string, help: string, read: () => readonly { readonly node: string; readonly counts: Readonly<Record<string, number>> }[]): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['node', 'reason'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const { node, counts } of read()) for (const [reason, count] of Object.entries(counts)) this.inc({ node, reason }, count);
+      },
+    });
+  };
+  const perReport = <R>(kind: 'gauge' | 'counter', name: string, help: string, nodes: () => readonly (MetricsNode & R)[], value: (node: R) => number): void => {
+    const collect = function (this: Gauge<'node'> | Counter<'node'>): void {
       this.reset();
-      this.inc({ node: reading().self }, reading().cluster.sent);
-    },
-  });
-  new Counter({
-    name: 'roster_frames_received_total',
-    help: 'Frames the node received from the cluster',
-    labelNames: ['node'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc({ node: reading().self }, reading().cluster.received);
-    },
-  });
-  new Counter({
-    name: 'roster_frames_dropped_total',
-    help: 'Frames the node dropped, by reason (malformed, oversized, bad_signature, replayed, ...)',
-    labelNames: ['node', 'reason'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      const { self, cluster } = reading();
-      for (const [reason, count] of Object.entries(cluster.dropped)) this.inc({ node: self, reason }, count);
-    },
-  });
-  new Counter({
-    name: 'roster_registry_dropped_total',
-    help: 'Registry messages the node dropped, by reason',
-    labelNames: ['node', 'reason'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      const { self, globals } = reading();
-      if (globals !== undefined) for (const [reason, count] of Object.entries(globals.drops)) this.inc({ node: self, reason }, count);
-    },
-  });
+      for (const node of nodes()) {
+        if (this instanceof Gauge) this.set({ node: node.name }, value(node));
+        else this.inc({ node: node.name }, value(node));
+      }
+    };
+    if (kind === 'gauge') new Gauge({ name, help, labelNames: ['node'], registers: [registry], collect });
+    else new Counter({ name, help, labelNames: ['node'], registers: [registry], collect });
+  };
+
+  perReport('counter', 'roster_frames_sent_total', 'Frames the node sent to the cluster', clusters, (node) => node.cluster.sent);
+  perReport('counter', 'roster_frames_received_total', 'Frames the node received from the cluster', clusters, (node) => node.cluster.received);
+  byReason('roster_frames_dropped_total', 'Frames the node dropped, by reason (malformed, oversized, bad_signature, replayed, ...)', () =>
+    clusters().map((node) => ({ node: node.name, counts: node.cluster.dropped })),
+  );
+  perReport('gauge', 'roster_cluster_peers', 'Live peers the node sees (members and observers), itself excluded', clusters, (node) => node.cluster.peers);
+  byReason('roster_registry_dropped_total', 'Registry messages the node dropped, by reason', () => registries().map((node) => ({ node: node.name, counts: node.globals.drops })));
   new Counter({
     name: 'roster_registry_operations_total',
     help: 'The node\'s own completed registry operations, by operation',
@@ -232,38 +225,17 @@ export function createMetrics(read: () => MetricsReading): ObserverMetrics {
     registers: [registry],
     collect() {
       this.reset();
-      const { self, globals } = reading();
-      if (globals === undefined) return;
-      this.inc({ node: self, op: 'register' }, globals.registrations);
-      this.inc({ node: self, op: 'unregister' }, globals.unregistrations);
+      for (const node of registries()) {
+        this.inc({ node: node.name, op: 'register' }, node.globals.registrations);
+        this.inc({ node: node.name, op: 'unregister' }, node.globals.unregistrations);
+      }
     },
   });
-  new Counter({
-    name: 'roster_registry_conflicts_total',
-    help: 'Names claimed on both sides of a partition and settled, as the node saw them',
-    labelNames: ['node'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      const { self, globals } = reading();
-      if (globals !== undefined) this.inc({ node: self }, globals.conflicts);
-    },
-  });
-  new Gauge({
-    name: 'roster_registry_names',
-    help: 'Global names the node\'s registry holds',
-    labelNames: ['node'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      const { self, names } = reading();
-      if (names !== undefined) this.set({ node: self }, names);
-    },
-  });
-  new SnapshotHistogram('roster_registry_register_duration_seconds', 'Round trips of the node\'s own registerName calls', registry, () => {
-    const { self, globals } = reading();
-    return globals === undefined ? [] : [{ node: self, histogram: globals.registerLatency }];
-  });
+  perReport('counter', 'roster_registry_conflicts_total', 'Names claimed on both sides of a partition and settled, as the node saw them', registries, (node) => node.globals.conflicts);
+  perReport('gauge', 'roster_registry_names', 'Global names the node resolves', registries, (node) => node.globals.names);
+  new SnapshotHistogram('roster_registry_register_duration_seconds', 'Round trips of the node\'s own registerName calls', registry, () =>
+    registries().map((node) => ({ node: node.name, histogram: node.globals.registerLatency })),
+  );
 
   return {
     registry,

@@ -32,7 +32,7 @@ import {
   allowedHost,
   type RouteName,
 } from './internal/http.js';
-import { View, type Drops } from './internal/snapshot.js';
+import { clusterReport, globalsReport, View } from './internal/snapshot.js';
 
 export interface ObserverOptions {
   /** TCP port; default 0: a free port the system picks (read it from `url`). */
@@ -187,7 +187,7 @@ export async function startObserver(node: Node, options: ObserverOptions = {}): 
   const broker = settings.broker === undefined ? undefined : await redact(settings.broker);
   const assets = loadAssets();
   const registry = registryOf(node, settings.registry);
-  const view = new View(cluster.id, node.name, broker, settings.interval);
+  const view = new View(cluster.id, node.name, broker, settings.interval, settings.registry);
   const watcher = new Watcher(node, cluster, registry, view, settings);
   const metrics = createMetrics(() => watcher.reading());
   const hub = new EventHub();
@@ -406,25 +406,35 @@ class Watcher {
         }),
       );
       if (this.#stopped) return;
-      this.view.tick(Date.now(), this.registry?.stats.registerLatency, this.#drops());
+      this.view.tick(Date.now());
       this.#flush();
     } finally {
       this.#polling = false;
     }
   }
 
-  #drops(): Drops {
-    return { frames: { ...this.cluster.stats.dropped }, registry: this.registry === undefined ? {} : { ...this.registry.stats.drops } };
-  }
-
-  /** What a `/metrics` scrape reads. */
+  /**
+   * What a `/metrics` scrape reads: every node's last snapshot, and its
+   * cluster layer and globals registry as that snapshot reports them; the
+   * observer's own node's read now instead (no need to wait for a snapshot).
+   */
   reading(): MetricsReading {
+    const key = this.settings.registry;
     return {
       self: this.node.name,
-      nodes: this.view.nodes().map((node) => ({ name: node.name, status: node.status, ups: node.ups, downs: node.downs, snapshot: this.view.snapshotOf(node.name) })),
-      cluster: this.cluster.stats,
-      globals: this.registry?.stats,
-      names: this.registry?.registered().length,
+      nodes: this.view.nodes().map((node) => {
+        const snapshot = this.view.snapshotOf(node.name);
+        const own = node.name === this.node.name;
+        return {
+          name: node.name,
+          status: node.status,
+          ups: node.ups,
+          downs: node.downs,
+          snapshot,
+          cluster: own ? this.cluster.introspect() : snapshot === undefined ? undefined : clusterReport(snapshot),
+          globals: own ? this.registry?.introspect() : snapshot === undefined ? undefined : globalsReport(snapshot, key),
+        };
+      }),
     };
   }
 }

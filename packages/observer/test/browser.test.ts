@@ -3,8 +3,9 @@
  * playwright-core (never a downloaded browser). A 3-node cluster on the
  * memory transport, watched from a fourth node started with role
  * `observer`; everything is checked from the DOM through the page's `data-*`
- * attributes, with no console error (a CSP violation would be one) and no
- * page error. Writes docs/observer.png, the README's screenshot.
+ * attributes (every member's drops and registry figures among them), with
+ * no console error (a CSP violation would be one) and no page error.
+ * Writes docs/observer.png, the README's screenshot.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -91,6 +92,37 @@ test('a name appears when registered and disappears when its process dies', asyn
   node2.exit(pid, 'kill');
   await row.waitFor({ state: 'detached', timeout: 10_000 });
   await page.locator('[data-log-kind="unregistered"][data-log-name="browser-visible"]').first().waitFor({ timeout: 5000 });
+});
+
+test("each member's drops and registry figures, from its own snapshot, on the page", async () => {
+  const node2 = watched.members[1]!;
+  // node2 registered a name above: its card counts it (the observer's own node, which holds none, counts nothing).
+  await page.waitForFunction(
+    (name) => Number(document.querySelector(`[data-node="${name}"] [data-figure="registry"]`)?.getAttribute('data-registrations') ?? 0) >= 1,
+    node2.name,
+    { timeout: 10_000 },
+  );
+  assert.equal(await page.getAttribute(`[data-node="${watched.observer.name}"] [data-figure="registry"]`, 'data-registrations'), '0');
+  await page.locator(`[data-node="${node2.name}"] [data-figure="register-latency"]`).waitFor({ timeout: 5000 });
+  // Garbage on the carrier: every node drops it as malformed, and the Dropped panel lists each by name.
+  const intruder = await watched.harness.createTransport();
+  try {
+    await intruder.connect({ cluster: watched.harness.id, node: 'browser-intruder' });
+    intruder.broadcast('this is not a frame');
+    for (const node of [...watched.members, watched.observer]) {
+      await page.locator(`tr[data-drop-node="${node.name}"][data-drop-layer="frames"][data-drop-reason="malformed"]`).waitFor({ timeout: 10_000 });
+    }
+  } finally {
+    await intruder.close();
+  }
+  const counted = await page.getAttribute(`tr[data-drop-node="${node2.name}"][data-drop-reason="malformed"]`, 'data-drop-count');
+  assert.equal(Number(counted), watched.harness.clusterOf(node2.name).stats.dropped.malformed);
+  await page.waitForFunction(
+    (name) => Number(document.querySelector(`[data-node="${name}"] [data-figure="frames"]`)?.getAttribute('data-frames-dropped') ?? 0) >= 1,
+    node2.name,
+    { timeout: 10_000 },
+  );
+  assert.deepEqual(problems, []);
 });
 
 test("a crashed child's restart shows in its supervision tree", async () => {

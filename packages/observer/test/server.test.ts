@@ -1,6 +1,7 @@
 /**
  * The observer over HTTP, without a browser: `/metrics` scraped and parsed
- * while traffic is made, the token enforced on every route, the security
+ * while traffic is made (every member's registry operations and drops as
+ * its snapshots report them, seen from an observer-role node), the token enforced on every route, the security
  * headers, the loopback default, the event stream, and no secret (cluster
  * secret, broker password, token) in any response.
  */
@@ -229,6 +230,53 @@ test('/metrics: drops by reason, on the observer node', async () => {
   await waitForMetric(key('bad_signature'), (value) => value === unsigned + 2);
   await waitForMetric(key('oversized'), (value) => value === oversized + 1);
   await intruder.close();
+});
+
+test("/metrics on an observer-role node: a member's registry operations, latency and drops move, from its snapshots", async () => {
+  const [node1, node2] = watched.members as [Node, Node];
+  const self = watched.observer.name;
+  const ops = (node: string, op: string): string => `roster_registry_operations_total{node="${node}",op="${op}"}`;
+  const registered = await waitForMetric(ops(node2.name, 'register'), () => true);
+  let metrics = await scrape();
+  const unregistered = sample(metrics, ops(node2.name, 'unregister'));
+  const timed = sample(metrics, `roster_registry_register_duration_seconds_count{node="${node2.name}"}`);
+  const elsewhere = sample(metrics, ops(node1.name, 'register'));
+  const registry = node2.registry<GlobalsRegistry>('globals');
+  for (let n = 0; n < 5; n++) assert.equal(await registry.registerName(['observed', n], idler(node2)), 'yes');
+  await registry.unregisterName(['observed', 0]);
+  await waitForMetric(ops(node2.name, 'register'), (value) => value === registered + 5);
+  await waitForMetric(ops(node2.name, 'unregister'), (value) => value === unregistered + 1);
+  await waitForMetric(`roster_registry_register_duration_seconds_count{node="${node2.name}"}`, (value) => value === timed + 5);
+  metrics = await scrape();
+  assert.equal(sample(metrics, `roster_registry_register_duration_seconds_bucket{le="+Inf",node="${node2.name}"}`), timed + 5);
+  assert.ok(sample(metrics, `roster_registry_register_duration_seconds_sum{node="${node2.name}"}`) > 0);
+  assert.equal(sample(metrics, ops(node1.name, 'register')), elsewhere, "a peer's votes are not its own operations");
+  // The observer node holds no name and registers nothing: its own figures stay at 0.
+  assert.equal(sample(metrics, ops(self, 'register')), 0);
+  assert.equal(sample(metrics, `roster_registry_register_duration_seconds_count{node="${self}"}`), 0);
+  await waitForMetric(`roster_registry_names{node="${node1.name}"}`, (value) => value === sample(metrics, `roster_registry_names{node="${node2.name}"}`));
+  assert.equal(sample(metrics, `roster_cluster_peers{node="${node2.name}"}`), node2.nodes().length);
+
+  // A frame with no signature, sent to node2 alone: node2 drops it (bad_signature), nobody else sees it.
+  const dropped = (node: string, reason: string): string => `roster_frames_dropped_total{node="${node}",reason="${reason}"}`;
+  metrics = await scrape();
+  const target = sample(metrics, dropped(node2.name, 'bad_signature'));
+  const bystander = sample(metrics, dropped(node1.name, 'bad_signature'));
+  const observerOwn = sample(metrics, dropped(self, 'bad_signature'));
+  const address = watched.harness.transportOf(node2.name).address;
+  assert.ok(address !== undefined);
+  const intruder = await watched.harness.createTransport();
+  try {
+    await intruder.connect({ cluster: watched.harness.id, node: 'intruder-direct' });
+    intruder.send(address, '{"v":1,"unsigned":true}');
+    intruder.send(address, 'not even json');
+    await waitForMetric(dropped(node2.name, 'bad_signature'), (value) => value === target + 2);
+  } finally {
+    await intruder.close();
+  }
+  metrics = await scrape();
+  assert.equal(sample(metrics, dropped(node1.name, 'bad_signature')), bystander);
+  assert.equal(sample(metrics, dropped(self, 'bad_signature')), observerOwn);
 });
 
 test('startObserver on a member node: registry operations and their latency, per node', async () => {

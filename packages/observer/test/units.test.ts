@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { LatencyHistogram, Pid, type LatencySnapshot, type NodeSnapshot, type SupervisorInfo } from '@roster/core';
 import {
+  dropsOf,
   figuresOf,
   histogramDelta,
   mergeHistograms,
@@ -28,8 +29,36 @@ function histogram(values: readonly number[]): LatencySnapshot {
   return h.snapshot();
 }
 
-function snapshot(node: string, at: number, fields: { messagesIn?: number; calls?: LatencySnapshot; supervisors?: SupervisorInfo[] } = {}): NodeSnapshot {
+/** What a node's cluster layer reports, with `dropped` counts by reason. */
+function clusterReport(dropped: Record<string, number> = {}): Record<string, unknown> {
+  return { sent: 1, received: 1, dropped: { malformed: 0, bad_signature: 0, ...dropped }, peers: 2, role: 'member' };
+}
+
+/** What a node's globals registry reports. */
+function globalsReport(fields: { registrations?: number; latency?: LatencySnapshot; drops?: Record<string, number> } = {}): Record<string, unknown> {
+  const drops = { malformed: 0, forged: 0, ...fields.drops };
   return {
+    kind: 'globals',
+    dropped: Object.values(drops).reduce((sum, count) => sum + count, 0),
+    drops,
+    conflicts: 0,
+    listenerErrors: 0,
+    registrations: fields.registrations ?? 0,
+    unregistrations: 0,
+    registerLatency: fields.latency ?? histogram([]),
+    names: 2,
+    members: ['a', 'b'],
+  };
+}
+
+function snapshot(
+  node: string,
+  at: number,
+  fields: { messagesIn?: number; calls?: LatencySnapshot; supervisors?: SupervisorInfo[]; distribution?: Record<string, unknown>; registries?: Record<string, Record<string, unknown>> } = {},
+): NodeSnapshot {
+  return {
+    ...(fields.distribution === undefined ? {} : { distribution: fields.distribution }),
+    registries: fields.registries ?? {},
     node,
     at,
     processCount: 3,
@@ -170,17 +199,59 @@ test('View: names set and released; an older holder’s release leaves a newer h
   assert.deepEqual(view.names(), []);
 });
 
-test('View.tick: a point from the live nodes, the local register latency and the drop rate', () => {
+test('View.tick: a point from the live nodes: messages, calls, every node\'s register latency and drop rate', () => {
   const view = new View('c', 'obs', undefined, 1000);
   view.nodeUp({ node: 'a', creation: 'a1' }, 0);
-  view.snapshot('a', snapshot('a', 0, { messagesIn: 0, calls: histogram([]) }));
-  view.tick(0, histogram([]), { frames: { malformed: 0 }, registry: {} });
-  view.snapshot('a', snapshot('a', 1000, { messagesIn: 30, calls: histogram([2, 2]) }));
-  view.tick(1000, histogram([4]), { frames: { malformed: 5 }, registry: { forged: 1 } });
+  view.nodeUp({ node: 'b', creation: 'b1' }, 0);
+  view.snapshot('a', snapshot('a', 0, { messagesIn: 0, calls: histogram([]), distribution: clusterReport(), registries: { globals: globalsReport() } }));
+  view.snapshot('b', snapshot('b', 0, { distribution: clusterReport({ bad_signature: 2 }), registries: { globals: globalsReport({ latency: histogram([30]) }) } }));
+  view.tick(0);
+  const first = view.takePatch();
+  assert.deepEqual(first.point, { t: 0, messages: 0, callMean: null, callP99: null, registerMean: null, registerP99: null, drops: 0 });
+  // Drops already counted before the observer came count on the panel, not in the rate.
+  assert.deepEqual(first.drops, {
+    a: { frames: { malformed: 0, bad_signature: 0 }, registry: { malformed: 0, forged: 0 } },
+    b: { frames: { malformed: 0, bad_signature: 2 }, registry: { malformed: 0, forged: 0 } },
+  });
+  view.snapshot('a', snapshot('a', 1000, { messagesIn: 30, calls: histogram([2, 2]), distribution: clusterReport({ malformed: 5 }), registries: { globals: globalsReport({ latency: histogram([4]), registrations: 1, drops: { forged: 1 } }) } }));
+  view.snapshot('b', snapshot('b', 1000, { distribution: clusterReport({ bad_signature: 2 }), registries: { globals: globalsReport({ latency: histogram([30, 0.5, 0.5, 0.5]) }) } }));
+  view.tick(1000);
   const patch = view.takePatch();
-  assert.deepEqual(patch.point, { t: 1, messages: 30, callMean: 2, callP99: 2.5, registerMean: 4, registerP99: 5, drops: 6 });
-  assert.deepEqual(patch.drops, { frames: { malformed: 5 }, registry: { forged: 1 } });
+  // Register latency: a's 4 ms and b's three 0.5 ms since the last tick (b's 30 ms came before it).
+  assert.deepEqual(patch.point, { t: 1, messages: 30, callMean: 2, callP99: 2.5, registerMean: (4 + 1.5) / 4, registerP99: 5, drops: 6 });
+  assert.deepEqual(patch.drops?.['a'], { frames: { malformed: 5, bad_signature: 0 }, registry: { malformed: 0, forged: 1 } });
   assert.equal(view.state().series.t.length, 2);
+  // Nothing new: no drops patch, a zero rate.
+  view.snapshot('a', snapshot('a', 2000, { distribution: clusterReport({ malformed: 5 }), registries: { globals: globalsReport({ latency: histogram([4]), drops: { forged: 1 } }) } }));
+  view.tick(2000);
+  const quiet = view.takePatch();
+  assert.equal(quiet.drops, undefined);
+  assert.equal(quiet.point?.drops, 0);
+  // A node restarting with lower counts adds nothing to the rate.
+  view.nodeDown({ node: 'a', creation: 'a1' }, 'restarted', 2500);
+  view.nodeUp({ node: 'a', creation: 'a2' }, 2500);
+  view.snapshot('a', snapshot('a', 3000, { distribution: clusterReport({ malformed: 1 }), registries: { globals: globalsReport() } }));
+  view.tick(3000);
+  assert.equal(view.takePatch().point?.drops, 0);
+});
+
+test('figuresOf: a node\'s frames and registry from what its snapshot reports; none when it reports none', () => {
+  const prev = snapshot('a', 0, { distribution: clusterReport(), registries: { globals: globalsReport({ latency: histogram([1]) }), other: { kind: 'x' } } });
+  const cur = snapshot('a', 1000, {
+    distribution: clusterReport({ malformed: 2, bad_signature: 1 }),
+    registries: { globals: globalsReport({ registrations: 3, latency: histogram([1, 8, 8]), drops: { forged: 4 } }), other: { kind: 'x' } },
+  });
+  const figures = figuresOf(prev, cur);
+  assert.deepEqual(figures.frames, { sent: 1, received: 1, dropped: 3 });
+  assert.deepEqual(figures.registry, { registrations: 3, unregistrations: 0, names: 2, conflicts: 0, dropped: 4, registerMean: 8, registerP99: 10 });
+  assert.equal(figuresOf(undefined, cur).registry?.registerMean, undefined, 'no interval yet');
+  // Under another key, or a registry that is not a globals one: none.
+  assert.equal(figuresOf(prev, cur, 'other').registry, undefined);
+  assert.equal(figuresOf(prev, cur, 'missing').registry, undefined);
+  const bare = snapshot('a', 0);
+  assert.equal(figuresOf(undefined, bare).frames, undefined);
+  assert.equal(dropsOf(bare, 'globals'), undefined);
+  assert.deepEqual(dropsOf(cur, 'globals'), { frames: { malformed: 2, bad_signature: 1 }, registry: { malformed: 0, forged: 4 } });
 });
 
 test('route table: exact paths, closed file alphabets, GET and HEAD only', () => {

@@ -118,6 +118,13 @@ function NodeCard({ node }) {
           <dt>memory</dt><dd data-figure="memory">${bytes(f.memory.rss)} rss, ${bytes(f.memory.heapUsed)} heap</dd>
           <dt>loop delay</dt><dd data-figure="loop-delay">p99 ${ms(f.eventLoopDelay.p99)}, max ${ms(f.eventLoopDelay.max)}</dd>
           <dt>calls</dt><dd data-figure="calls">${f.calls} (${f.callsFailed} failed), p99 ${ms(f.callP99)}</dd>
+          ${f.frames &&
+          html`<dt>frames</dt><dd data-figure="frames" data-frames-dropped=${f.frames.dropped}>${f.frames.sent} out, ${f.frames.received} in, <span class=${f.frames.dropped > 0 ? 'dropped' : ''}>${f.frames.dropped} dropped</span></dd>`}
+          ${f.registry &&
+          html`<dt>registry</dt><dd data-figure="registry" data-registrations=${f.registry.registrations} data-unregistrations=${f.registry.unregistrations} data-registry-names=${f.registry.names} data-registry-dropped=${f.registry.dropped}>
+            ${f.registry.registrations} registered, ${f.registry.unregistrations} unregistered, ${f.registry.names} names${f.registry.conflicts > 0 ? `, ${f.registry.conflicts} conflicts` : ''}${f.registry.dropped > 0 ? `, ${f.registry.dropped} dropped` : ''}
+          </dd>
+          <dt>registerName</dt><dd data-figure="register-latency">mean ${ms(f.registry.registerMean)}, p99 ${ms(f.registry.registerP99)}</dd>`}
         </dl>`
       : html`<p class="muted">no snapshot yet</p>`}
     <details class="section"><summary>up / down history (${node.history.length})</summary><${History} history=${node.history} /></details>
@@ -156,18 +163,29 @@ function Names({ names, conflicts }) {
   </section>`;
 }
 
+/** Every node's drops by reason; only the reasons that counted something, so the table stays short. */
 function Drops({ drops }) {
-  const rows = [
-    ...Object.entries(drops.frames).map(([reason, count]) => ['frames', reason, count]),
-    ...Object.entries(drops.registry).map(([reason, count]) => ['registry', reason, count]),
-  ];
-  return html`<section class="drops"><h2>Dropped <span class="muted">on this node</span></h2><table>
-    ${rows.map(
-      ([layer, reason, count]) => html`<tr data-drop-layer=${layer} data-drop-reason=${reason} data-drop-count=${count} class=${count > 0 ? 'nonzero' : ''}>
-        <td>${layer}</td><td>${reason.replaceAll('_', ' ')}</td><td class="num">${count}</td>
-      </tr>`,
-    )}
-  </table></section>`;
+  const nodes = Object.keys(drops).sort();
+  const rows = [];
+  for (const node of nodes) {
+    for (const [layer, counts] of [['frames', drops[node].frames], ['registry', drops[node].registry]]) {
+      for (const [reason, count] of Object.entries(counts)) if (count > 0) rows.push([node, layer, reason, count]);
+    }
+  }
+  return html`<section class="drops" data-drop-nodes=${nodes.length}><h2>Dropped <span class="muted">by node, since it started</span></h2>
+    ${rows.length === 0
+      ? html`<p class="muted" data-drops-none>nothing dropped on ${nodes.length} node${nodes.length === 1 ? '' : 's'}</p>`
+      : html`<table>
+          <thead><tr><th>node</th><th>layer</th><th>reason</th><th class="num">count</th></tr></thead>
+          <tbody>
+            ${rows.map(
+              ([node, layer, reason, count]) => html`<tr data-drop-node=${node} data-drop-layer=${layer} data-drop-reason=${reason} data-drop-count=${count} class="nonzero">
+                <td>${node}</td><td>${layer}</td><td>${reason.replaceAll('_', ' ')}</td><td class="num">${count}</td>
+              </tr>`,
+            )}
+          </tbody>
+        </table>`}
+  </section>`;
 }
 
 function Log({ log }) {
@@ -195,8 +213,8 @@ function App({ state, connection }) {
     <section class="charts">
       <${Chart} name="messages" title="messages delivered / s (cluster)" series=${state.series} lines=${[{ key: 'messages', label: 'msg/s', color: '#2a6fdb' }]} />
       <${Chart} name="calls" title="call round trip, ms" series=${state.series} lines=${[{ key: 'callMean', label: 'mean', color: '#2a9d5c' }, { key: 'callP99', label: 'p99', color: '#d4822a' }]} />
-      <${Chart} name="register" title="registerName round trip (this node), ms" series=${state.series} lines=${[{ key: 'registerMean', label: 'mean', color: '#7a4fd0' }, { key: 'registerP99', label: 'p99', color: '#c43d6b' }]} />
-      <${Chart} name="drops" title="dropped / s (this node)" series=${state.series} lines=${[{ key: 'drops', label: 'drops/s', color: '#b23b3b' }]} />
+      <${Chart} name="register" title="registerName round trip (all nodes), ms" series=${state.series} lines=${[{ key: 'registerMean', label: 'mean', color: '#7a4fd0' }, { key: 'registerP99', label: 'p99', color: '#c43d6b' }]} />
+      <${Chart} name="drops" title="dropped / s (all nodes)" series=${state.series} lines=${[{ key: 'drops', label: 'drops/s', color: '#b23b3b' }]} />
     </section>
     <h2>Nodes</h2>
     <section class="nodes">${state.nodes.map((node) => html`<${NodeCard} key=${node.name} node=${node} />`)}</section>

@@ -2,11 +2,14 @@
  * The observer's picture of the cluster, as pure data and pure functions: no
  * timer, socket or node in here, so every rule (rates from two snapshots,
  * latency quantiles from histogram deltas, supervision trees from a flat
- * supervisor list, node up/down history, the names table) is unit-tested
+ * supervisor list, node up/down history, the names table, each node's
+ * drops and registry figures from what its snapshot reports) is unit-tested
  * without I/O. `observer.ts` feeds it events and snapshots; the page and
  * `/metrics` read what it holds.
  */
 import type { LatencySnapshot, NodeSnapshot, ProcessInfo, SupervisorInfo } from '@roster/core';
+import type { ClusterIntrospection } from '@roster/cluster';
+import type { GlobalsIntrospection } from '@roster/globals';
 
 /** How many points each time series keeps (at the default 1 s interval: two minutes). */
 export const SERIES_POINTS = 120;
@@ -68,6 +71,28 @@ export function ratePerSecond(prev: number | undefined, cur: number, ms: number)
   return ((cur - prev) * 1000) / ms;
 }
 
+// ---- what a snapshot's cluster layer and registry report ---------------------------------------
+
+/**
+ * The cluster-layer figures a snapshot carries (`distribution`: the node's
+ * `Cluster.introspect()`, checked on arrival when it came from a peer);
+ * undefined when it carries none (a node that is not clustered, an older one).
+ */
+export function clusterReport(snapshot: NodeSnapshot): ClusterIntrospection | undefined {
+  const data = snapshot.distribution as Partial<ClusterIntrospection> | undefined;
+  return data !== undefined && typeof data.sent === 'number' && typeof data.dropped === 'object' && data.dropped !== null ? (data as ClusterIntrospection) : undefined;
+}
+
+/**
+ * The globals registry installed under `key`, as a snapshot reports it
+ * (`registries[key]`, a `GlobalsIntrospection`: checked on arrival when it
+ * came from a peer); undefined when there is none or it is not a globals registry.
+ */
+export function globalsReport(snapshot: NodeSnapshot, key: string): GlobalsIntrospection | undefined {
+  const data = snapshot.registries?.[key];
+  return data !== undefined && data['kind'] === 'globals' ? (data as GlobalsIntrospection) : undefined;
+}
+
 // ---- supervision trees ------------------------------------------------------------------------
 
 /** One supervisor with its children, nested: a child that is itself a known supervisor carries its subtree. */
@@ -126,6 +151,29 @@ export function supervisionTrees(supervisors: readonly SupervisorInfo[]): Superv
 
 // ---- per-node figures -------------------------------------------------------------------------
 
+/** A node's globals registry, as the page shows it. */
+export interface RegistryFigures {
+  /** The node's own completed `registerName` and `unregisterName` calls. */
+  readonly registrations: number;
+  readonly unregistrations: number;
+  /** Global names the node resolves. */
+  readonly names: number;
+  readonly conflicts: number;
+  /** Registry messages the node dropped, in all. */
+  readonly dropped: number;
+  /** Mean and p99 (bucket bound) of the node's `registerName` calls completed in the last interval, ms. */
+  readonly registerMean: number | undefined;
+  readonly registerP99: number | undefined;
+}
+
+/** A node's cluster layer, as the page shows it. */
+export interface FrameFigures {
+  readonly sent: number;
+  readonly received: number;
+  /** Frames dropped, every reason together. */
+  readonly dropped: number;
+}
+
 export interface MailboxRow {
   readonly pid: string;
   readonly name: string | undefined;
@@ -152,11 +200,20 @@ export interface NodeFigures {
   readonly callP99: number | undefined;
   readonly supervisors: readonly SupervisionTree[];
   readonly registered: number;
+  /** Its cluster layer's frames; undefined when its snapshot reports none. */
+  readonly frames: FrameFigures | undefined;
+  /** Its globals registry (the observer's `registry` key); undefined when it has none. */
+  readonly registry: RegistryFigures | undefined;
 }
 
-export function figuresOf(prev: NodeSnapshot | undefined, cur: NodeSnapshot): NodeFigures {
+/** A node's figures from its last two snapshots; `registryKey` is where its globals registry is installed. */
+export function figuresOf(prev: NodeSnapshot | undefined, cur: NodeSnapshot, registryKey = 'globals'): NodeFigures {
   const calls = histogramDelta(prev?.stats.callLatency, cur.stats.callLatency);
   const interval = prev === undefined ? 0 : cur.at - prev.at;
+  const cluster = clusterReport(cur);
+  const globals = globalsReport(cur, registryKey);
+  const prevGlobals = prev === undefined ? undefined : globalsReport(prev, registryKey);
+  const registers = globals === undefined ? undefined : histogramDelta(prevGlobals?.registerLatency, globals.registerLatency);
   return {
     at: cur.at,
     processCount: cur.processCount,
@@ -173,6 +230,19 @@ export function figuresOf(prev: NodeSnapshot | undefined, cur: NodeSnapshot): No
     callP99: prev === undefined ? undefined : quantileOf(calls, 0.99),
     supervisors: supervisionTrees(cur.supervisors),
     registered: cur.registered.length,
+    frames: cluster === undefined ? undefined : { sent: cluster.sent, received: cluster.received, dropped: total(cluster.dropped) },
+    registry:
+      globals === undefined
+        ? undefined
+        : {
+            registrations: globals.registrations,
+            unregistrations: globals.unregistrations,
+            names: globals.names,
+            conflicts: globals.conflicts,
+            dropped: globals.dropped,
+            registerMean: prevGlobals === undefined || registers === undefined ? undefined : meanOf(registers),
+            registerP99: prevGlobals === undefined || registers === undefined ? undefined : quantileOf(registers, 0.99),
+          },
   };
 }
 
@@ -236,10 +306,10 @@ export interface Series {
   /** Call round trips in the interval, ms: mean and p99 over all nodes. */
   readonly callMean: (number | null)[];
   readonly callP99: (number | null)[];
-  /** This node's registerName round trips in the interval, ms. */
+  /** registerName round trips completed in the interval, ms: mean and p99 over every node's. */
   readonly registerMean: (number | null)[];
   readonly registerP99: (number | null)[];
-  /** Frames and registry messages dropped per second on this node. */
+  /** Frames and registry messages dropped per second, the live nodes' sum. */
   readonly drops: number[];
 }
 
@@ -253,10 +323,21 @@ export interface SeriesPoint {
   readonly drops: number;
 }
 
-/** Drops counted on the observer's node: cluster frames and registry messages, by reason. */
-export interface Drops {
+/** What one node dropped, as its last snapshot reports: cluster frames and registry messages, by reason. */
+export interface NodeDrops {
   readonly frames: Readonly<Record<string, number>>;
   readonly registry: Readonly<Record<string, number>>;
+}
+
+/** Every node's drops, by node name (nodes whose snapshot reports none are absent; a down node keeps its last). */
+export type Drops = Readonly<Record<string, NodeDrops>>;
+
+/** A node's drops from its snapshot; undefined when it reports neither a cluster layer nor a globals registry. */
+export function dropsOf(snapshot: NodeSnapshot, registryKey: string): NodeDrops | undefined {
+  const cluster = clusterReport(snapshot);
+  const globals = globalsReport(snapshot, registryKey);
+  if (cluster === undefined && globals === undefined) return undefined;
+  return { frames: { ...(cluster?.dropped ?? {}) }, registry: { ...(globals?.drops ?? {}) } };
 }
 
 /** Everything a freshly connected page needs. */
@@ -301,12 +382,14 @@ export class View {
   readonly #conflictsByName = new Map<string, number>();
   readonly #log: LogEntry[] = [];
   readonly #series: Series = { t: [], messages: [], callMean: [], callP99: [], registerMean: [], registerP99: [], drops: [] };
-  #drops: Drops = { frames: {}, registry: {} };
+  #drops: Drops = {};
   #conflicts = 0;
   #seq = 0;
-  #lastRegister: LatencySnapshot | undefined;
   #lastTickAt: number | undefined;
-  #lastDropTotal: number | undefined;
+  /** By node: its drops in all at the last tick, and of which incarnation. */
+  readonly #lastDropTotals = new Map<string, { creation: string; total: number }>();
+  /** What the drops panel last showed, to tell when it changed. */
+  #dropsSignature = '';
   // pending patch
   readonly #changedNodes = new Set<string>();
   readonly #setNames = new Set<string>();
@@ -321,6 +404,8 @@ export class View {
     readonly observer: string,
     readonly broker: string | undefined,
     readonly interval: number,
+    /** The key of the nodes' globals registry, in their snapshots' `registries`. */
+    readonly registryKey = 'globals',
   ) {}
 
   /** Whether anything changed since the last `takePatch`. */
@@ -396,7 +481,7 @@ export class View {
     if (known === undefined || known.status !== 'up') return;
     const prev = this.#snapshots.get(node);
     this.#snapshots.set(node, snapshot);
-    this.#putNode({ ...known, figures: figuresOf(prev, snapshot), error: undefined });
+    this.#putNode({ ...known, figures: figuresOf(prev, snapshot, this.registryKey), error: undefined });
   }
 
   /** A snapshot request failed (`code`: unknown_node, noconnection, timeout, …). */
@@ -442,52 +527,78 @@ export class View {
   }
 
   /**
-   * One interval's end: a point on every series, from the nodes' latest
-   * figures, this node's registry latency and its drop counts.
+   * One interval's end: a point on every series from the nodes' latest
+   * snapshots (messages, calls, registerName round trips, drops: each the
+   * live nodes' together), and the drops panel when a node's drops changed.
    */
-  tick(at: number, register: LatencySnapshot | undefined, drops: Drops): void {
+  tick(at: number): void {
     let messages = 0;
     for (const node of this.#nodes.values()) if (node.status === 'up' && node.figures !== undefined) messages += node.figures.messageRate;
-    const calls = this.#callDelta();
-    const registerDelta = register === undefined ? undefined : histogramDelta(this.#lastRegister, register);
-    const registerSeen = register !== undefined && this.#lastRegister !== undefined ? registerDelta : undefined;
-    this.#lastRegister = register;
-    const dropTotal = total(drops.frames) + total(drops.registry);
-    const dropRate = ratePerSecond(this.#lastDropTotal, dropTotal, this.#lastTickAt === undefined ? 0 : at - this.#lastTickAt);
-    if (this.#lastDropTotal !== dropTotal) {
-      this.#drops = { frames: { ...drops.frames }, registry: { ...drops.registry } };
-      this.#dropsChanged = true;
-    }
-    this.#lastDropTotal = dropTotal;
+    const calls = this.#delta(this.#previousCalls, (snapshot) => snapshot.stats.callLatency);
+    const registers = this.#delta(this.#previousRegisters, (snapshot) => globalsReport(snapshot, this.registryKey)?.registerLatency);
+    const dropRate = this.#dropRate(at);
     this.#lastTickAt = at;
     const point: SeriesPoint = {
       t: at / 1000,
       messages,
       callMean: calls === undefined ? null : (meanOf(calls) ?? null),
       callP99: calls === undefined ? null : (quantileOf(calls, 0.99) ?? null),
-      registerMean: registerSeen === undefined ? null : (meanOf(registerSeen) ?? null),
-      registerP99: registerSeen === undefined ? null : (quantileOf(registerSeen, 0.99) ?? null),
+      registerMean: registers === undefined ? null : (meanOf(registers) ?? null),
+      registerP99: registers === undefined ? null : (quantileOf(registers, 0.99) ?? null),
       drops: dropRate,
     };
     pushPoint(this.#series, point);
     this.#point = point;
   }
 
-  /** The calls completed across the live nodes since their previous snapshots. */
-  #callDelta(): LatencySnapshot | undefined {
+  /**
+   * What one histogram of every live node's snapshot (`pick`) gained since
+   * the previous tick, merged; undefined when no node has two readings yet.
+   */
+  #delta(previous: Map<string, LatencySnapshot>, pick: (snapshot: NodeSnapshot) => LatencySnapshot | undefined): LatencySnapshot | undefined {
     const deltas: LatencySnapshot[] = [];
     for (const [name, node] of this.#nodes) {
       if (node.status !== 'up') continue;
       const snapshot = this.#snapshots.get(name);
-      const prev = this.#previousCalls.get(name);
-      if (snapshot === undefined) continue;
-      if (prev !== undefined && prev !== snapshot.stats.callLatency) deltas.push(histogramDelta(prev, snapshot.stats.callLatency));
-      this.#previousCalls.set(name, snapshot.stats.callLatency);
+      const cur = snapshot === undefined ? undefined : pick(snapshot);
+      if (cur === undefined) {
+        previous.delete(name);
+        continue;
+      }
+      const prev = previous.get(name);
+      if (prev !== undefined && prev !== cur) deltas.push(histogramDelta(prev, cur));
+      previous.set(name, cur);
     }
     return mergeHistograms(deltas);
   }
 
   readonly #previousCalls = new Map<string, LatencySnapshot>();
+  readonly #previousRegisters = new Map<string, LatencySnapshot>();
+
+  /** Drops per second since the last tick, the live nodes' sum (a node's counts going back, a restart, adds nothing); refreshes the drops panel. */
+  #dropRate(at: number): number {
+    const drops: Record<string, NodeDrops> = {};
+    let gained = 0;
+    for (const [name, node] of this.#nodes) {
+      const snapshot = this.#snapshots.get(name);
+      const nodeDrops = snapshot === undefined ? undefined : dropsOf(snapshot, this.registryKey);
+      if (nodeDrops === undefined) continue;
+      drops[name] = nodeDrops;
+      if (node.status !== 'up') continue;
+      const sum = total(nodeDrops.frames) + total(nodeDrops.registry);
+      const last = this.#lastDropTotals.get(name);
+      if (last !== undefined && last.creation === node.creation && sum > last.total) gained += sum - last.total;
+      this.#lastDropTotals.set(name, { creation: node.creation, total: sum });
+    }
+    const signature = JSON.stringify(drops);
+    if (signature !== this.#dropsSignature) {
+      this.#dropsSignature = signature;
+      this.#drops = drops;
+      this.#dropsChanged = true;
+    }
+    const interval = this.#lastTickAt === undefined ? 0 : at - this.#lastTickAt;
+    return interval > 0 ? (gained * 1000) / interval : 0;
+  }
 
   state(): ViewState {
     return {

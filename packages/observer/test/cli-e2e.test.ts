@@ -129,25 +129,33 @@ describe('roster CLI against a 3-node cluster over RabbitMQ', () => {
     for (const text of outputs) assert.ok(!text.includes(SECRET), `the secret showed in: ${text}`);
   });
 
-  it('nodes: every member with its role, incarnation and names held, as a table and as JSON', async () => {
+  it('nodes: every member with its role, incarnation, names held, drops and registry operations, as a table and as JSON', async () => {
     const [table, json] = await Promise.all([runCli(['nodes'], env), runCli(['nodes', '--json'], env)]);
     assert.equal(table.code, 0, table.stderr);
     assert.equal(table.stderr, '');
-    const expected = cluster.nodes.map((node) => ({
-      node: node.name,
-      role: 'member',
-      creation: node.creation,
-      names: held.filter((entry) => entry.pid.node === node.name).length,
-    }));
+    const sum = (counts: Readonly<Record<string, number>>): number => Object.values(counts).reduce((total, count) => total + count, 0);
+    // A quiet cluster: each member's drops and registry operations as it counts them now are what its snapshot said.
+    const expected = cluster.nodes.map((node) => {
+      const stats = node.registry<GlobalsRegistry>('globals').stats;
+      return {
+        node: node.name,
+        role: 'member',
+        creation: node.creation,
+        names: held.filter((entry) => entry.pid.node === node.name).length,
+        dropped: { frames: sum(cluster.clusterOf(node.name).stats.dropped), registry: sum(stats.drops) },
+        registryOps: { register: stats.registrations, unregister: stats.unregistrations },
+      };
+    });
+    assert.ok(expected.every((row) => row.registryOps.register > 0), 'the members registered names at setup');
     // The other run is an observer too and may be listed (role observer, no names); each never lists itself.
     const rows = tableRows(table.stdout);
     assert.deepEqual(
       rows.filter((row) => row[1] === 'member'),
-      expected.map((row) => [row.node, row.role, row.creation, String(row.names)]),
+      expected.map((row) => [row.node, row.role, row.creation, String(row.names), String(row.dropped.frames + row.dropped.registry), String(row.registryOps.register + row.registryOps.unregister)]),
     );
-    for (const row of rows.filter((candidate) => candidate[1] !== 'member')) assert.match(row.join(' '), /^roster-cli-[0-9a-f]+ observer \S+ 0$/);
+    for (const row of rows.filter((candidate) => candidate[1] !== 'member')) assert.match(row.join(' '), /^roster-cli-[0-9a-f]+ observer \S+ 0 (\d+|-) (0|-)$/);
     assert.ok(rows.length <= 4, table.stdout);
-    assert.match(table.stdout.split('\n')[0]!, /^NODE\s+ROLE\s+CREATION\s+NAMES$/);
+    assert.match(table.stdout.split('\n')[0]!, /^NODE\s+ROLE\s+CREATION\s+NAMES\s+DROPPED\s+REG OPS$/);
     assert.equal(json.code, 0, json.stderr);
     const parsed = JSON.parse(json.stdout) as { cluster: string; nodes: { role: string }[] };
     assert.deepEqual({ ...parsed, nodes: parsed.nodes.filter((row) => row.role === 'member') }, { cluster: cluster.id, nodes: expected });

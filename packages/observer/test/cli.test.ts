@@ -12,6 +12,8 @@ import { COMMANDS, FLAGS, parseCommandLine, type CommandLine, type CommandName }
 import { DEFAULTS, parseSecretFile, resolveConfig, Secret, type CliEnv } from '../src/cli/config.js';
 import { formatHelp, formatName, render, renderJson, renderTable, renderText } from '../src/cli/format.js';
 import { parseNameArgument } from '../src/cli/commands/whereis.js';
+import { reportedBy } from '../src/cli/commands/nodes.js';
+import type { NodeSnapshot } from '@roster/core';
 import type { CommandResult, NamesResult, NodesResult, ProcessesResult, WhereisResult } from '../src/cli/commands/types.js';
 
 /** Runs `fn`, which must throw a usage `CliError` whose message contains every one of `mentions`. */
@@ -231,8 +233,8 @@ function sampleResults(): CommandResult[] {
     command: 'nodes',
     cluster: 'c1',
     nodes: [
-      { node: 'alpha', role: 'member', creation: 'AbC123', names: 12 },
-      { node: 'b', role: 'observer', creation: 'x', names: 0 },
+      { node: 'alpha', role: 'member', creation: 'AbC123', names: 12, dropped: { frames: 3, registry: 1 }, registryOps: { register: 40, unregister: 2 } },
+      { node: 'b', role: 'observer', creation: 'x', names: 0, dropped: null, registryOps: null },
     ],
   };
   const names: NamesResult = {
@@ -293,7 +295,7 @@ describe('format', () => {
 
   it('renders each command as a table whose cells line up under their headers', () => {
     const headers: Record<string, string[]> = {
-      nodes: ['NODE', 'ROLE', 'CREATION', 'NAMES'],
+      nodes: ['NODE', 'ROLE', 'CREATION', 'NAMES', 'DROPPED', 'REG OPS'],
       names: ['NAME', 'NODE', 'PID', 'EPOCH'],
       whereis: ['NAME', 'NODE', 'PID', 'EPOCH'],
       processes: ['PID', 'NAME', 'KIND', 'MAILBOX', 'MESSAGES IN'],
@@ -313,6 +315,26 @@ describe('format', () => {
         for (const start of starts.slice(1)) assert.equal(line[start - 1], ' ', `${JSON.stringify(line)} at ${start}`);
       }
     }
+  });
+
+  it('nodes: drops and registry operations summed per row, - for a node that did not answer', () => {
+    const [nodes] = sampleResults() as [NodesResult];
+    const [, alpha, b] = renderText(nodes).trimEnd().split('\n').map((line) => line.split(/\s{2,}/));
+    assert.deepEqual(alpha, ['alpha', 'member', 'AbC123', '12', '4', '42']);
+    assert.deepEqual(b, ['b', 'observer', 'x', '0', '-', '-']);
+  });
+
+  it('nodes: what a snapshot reports becomes the row (cluster drops, registry drops and operations), or nulls', () => {
+    const latency = { bounds: [], counts: [0], count: 0, sum: 0 };
+    const base = { registered: [], registries: {} } as unknown as NodeSnapshot;
+    assert.deepEqual(reportedBy(undefined), { dropped: null, registryOps: null });
+    assert.deepEqual(reportedBy(base), { dropped: null, registryOps: null });
+    const clustered = { ...base, distribution: { sent: 1, received: 1, dropped: { malformed: 2, bad_signature: 5 }, peers: 1, role: 'member' } } as NodeSnapshot;
+    assert.deepEqual(reportedBy(clustered), { dropped: { frames: 7, registry: 0 }, registryOps: null });
+    const globals = { kind: 'globals', dropped: 3, drops: { forged: 1, stale: 2 }, conflicts: 0, listenerErrors: 0, registrations: 9, unregistrations: 4, registerLatency: latency, names: 1, members: [] };
+    assert.deepEqual(reportedBy({ ...clustered, registries: { globals } } as NodeSnapshot), { dropped: { frames: 7, registry: 3 }, registryOps: { register: 9, unregister: 4 } });
+    // Under another key, or not a globals registry: no registry figures.
+    assert.deepEqual(reportedBy({ ...clustered, registries: { other: globals, globals: { kind: 'mine' } } } as NodeSnapshot).registryOps, null);
   });
 
   it('prints names as JSON, escapes control characters, and shows an unknown epoch as -', () => {

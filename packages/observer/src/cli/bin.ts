@@ -56,7 +56,7 @@ async function run(line: Extract<CommandLine, { kind: 'run' }>): Promise<number>
     let result: CommandResult;
     switch (line.command) {
       case 'nodes':
-        result = nodes(session);
+        result = await nodes(session);
         break;
       case 'names':
         result = names(session);

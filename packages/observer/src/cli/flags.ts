@@ -64,7 +64,7 @@ export interface CommandSpec {
 
 /** The commands, in the order `--help` lists them. */
 export const COMMANDS = Object.freeze({
-  nodes: { args: [], summary: 'the live members of the cluster: role, incarnation, global names held' },
+  nodes: { args: [], summary: 'the live members of the cluster: role, incarnation, global names held, drops, own registry operations' },
   names: { args: [], summary: 'every global name: name (as JSON), node, pid, epoch' },
   whereis: {
     args: ['NAME'],

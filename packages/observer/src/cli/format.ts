@@ -46,6 +46,8 @@ const NODE_COLUMNS: readonly Column<NodesResult['nodes'][number]>[] = [
   { header: 'ROLE', cell: (row) => row.role },
   { header: 'CREATION', cell: (row) => row.creation },
   { header: 'NAMES', cell: (row) => String(row.names), align: 'right' },
+  { header: 'DROPPED', cell: (row) => (row.dropped === null ? '-' : String(row.dropped.frames + row.dropped.registry)), align: 'right' },
+  { header: 'REG OPS', cell: (row) => (row.registryOps === null ? '-' : String(row.registryOps.register + row.registryOps.unregister)), align: 'right' },
 ];
 
 const NAME_COLUMNS: readonly Column<NamesResult['names'][number]>[] = [

@@ -27,6 +27,10 @@ export interface NodesResult {
     readonly creation: string;
     /** Global names its processes hold. */
     readonly names: number;
+    /** Cluster frames and registry messages it dropped since it started, every reason together (from its snapshot); null when it did not answer in time. */
+    readonly dropped: { readonly frames: number; readonly registry: number } | null;
+    /** Its own completed `registerName` and `unregisterName` calls (from its snapshot); null when it did not answer or has no globals registry. */
+    readonly registryOps: { readonly register: number; readonly unregister: number } | null;
   }[];
 }
 

@@ -9,7 +9,7 @@ import { GenServer, Node, noreply, reply, type Pid } from '@roster/core';
 import { MemoryBroker, MemoryTransport, type Transport } from '@roster/cluster';
 import { AmqpTransport } from '@roster/amqp';
 import { startNodeProcesses, startRabbitMQ, stopNodeProcesses, type RabbitMQ } from '@roster/testkit';
-import { CpuMeter, cpuNote, cpuSources } from './cpu.js';
+import { CpuMeter, cpuNote, cpuSources, rawCpuSources } from './cpu.js';
 import { rawRequestReply, rawThroughput } from './amqp-baseline.js';
 import { measure, measureInterleaved, microsPerOp, perSecond, result, timeIt, type BenchResult, type Measurement, type Suite } from './report.js';
 
@@ -115,7 +115,7 @@ async function figures(
  * in-process pair shares one thread, so every hop waits behind the other
  * node's work), interleaved run for run with raw request/reply.
  */
-async function callAcrossProcesses(url: string, broker: RabbitMQ): Promise<[Measurement, Measurement, Record<string, number>]> {
+async function callAcrossProcesses(url: string, broker: RabbitMQ): Promise<[Measurement, Measurement, Record<string, number>, Record<string, number>]> {
   const id = `bench-cluster-procs-${process.pid}`;
   const node = await Node.start({ name: 'caller', cluster: { transport: new AmqpTransport({ urls: url }), id, joinWindow: 50 } });
   const [peer] = await startNodeProcesses({ count: 1, names: ['callee'], amqpUrl: url, clusterId: id });
@@ -123,8 +123,12 @@ async function callAcrossProcesses(url: string, broker: RabbitMQ): Promise<[Meas
     while (!node.nodes().includes('callee')) await new Promise((resolve) => setTimeout(resolve, 10));
     const echo = await peer!.spawnEcho();
     const meter = new CpuMeter(cpuSources(node, [peer!], broker));
-    const [call, raw] = await measureInterleaved([() => meter.around(CALLS, () => remoteCall(node, echo, CALLS)), () => rawRequestReply(url, CALLS)], { runs: 5 });
-    return [call, raw, meter.perOp()];
+    const rawMeter = new CpuMeter(rawCpuSources(broker));
+    const [call, raw] = await measureInterleaved(
+      [() => meter.around(CALLS, () => remoteCall(node, echo, CALLS)), () => rawMeter.around(CALLS, () => rawRequestReply(url, CALLS))],
+      { runs: 5 },
+    );
+    return [call, raw, meter.perOp(), rawMeter.perOp()];
   } finally {
     await stopNodeProcesses(peer === undefined ? [] : [peer]);
     await node.stop();
@@ -138,7 +142,7 @@ export const suite: Suite = {
     const broker = await startRabbitMQ();
     try {
       const url = broker.url;
-      const [callAcross, rawCallAcross, callCpu] = await callAcrossProcesses(url, broker);
+      const [callAcross, rawCallAcross, callCpu, rawCallCpu] = await callAcrossProcesses(url, broker);
       const amqp = await figures(() => new AmqpTransport({ urls: url }), `bench-cluster-${process.pid}`, url);
       const rawCall = amqp.rawCall!;
       const rawSend = amqp.rawSend!;
@@ -152,7 +156,7 @@ export const suite: Suite = {
           value: callAcross,
           baseline: { name: 'raw amqplib request/reply', value: rawCallAcross },
           target: { op: '<=', value: rawCallAcross.median * 1.2, source: '1.2x raw request/reply' },
-          note: `one frame each way (the request carries the monitor, the reply drops it); ${cpuNote(callCpu)}`,
+          note: `one frame each way (the request carries the monitor, the reply drops it); roster ${cpuNote(callCpu)}; raw amqplib (both ends in one process) ${cpuNote(rawCallCpu)}`,
         }),
         result({
           name: 'remote call round trip (RabbitMQ, both nodes in one process)',

@@ -37,11 +37,11 @@ export function ownCpuMicros(): number {
   return usage.user + usage.system;
 }
 
-/** The OS pid of the private RabbitMQ named `nodeName` (its beam.smp), or undefined. */
-export function brokerPid(nodeName: string | undefined): number | undefined {
-  if (nodeName === undefined) return undefined;
+/** The OS pid of the private RabbitMQ whose directory is `dir` (its beam.smp runs with `-home <dir>/home`), or undefined. */
+export function brokerPid(dir: string | undefined): number | undefined {
+  if (dir === undefined) return undefined;
   try {
-    const found = execFileSync('pgrep', ['-f', `beam.*${nodeName}`], { encoding: 'utf8' }).trim().split('\n')[0];
+    const found = execFileSync('pgrep', ['-f', `beam.smp.*${dir}/`], { encoding: 'utf8' }).trim().split('\n')[0];
     return found === undefined || found === '' ? undefined : Number(found);
   } catch {
     return undefined;
@@ -91,9 +91,15 @@ export function cpuNote(cpu: Readonly<Record<string, number>>): string {
   return parts.length === 0 ? '' : `CPU per op (µs): ${parts.join(', ')}`;
 }
 
+/** CPU readers of this process and the broker: what a raw amqplib baseline (both of its ends in this process) uses. */
+export function rawCpuSources(broker: RabbitMQ): Record<string, () => number> {
+  const brokerOsPid = brokerPid(broker.dir);
+  return { 'this process': ownCpuMicros, ...(brokerOsPid !== undefined ? { broker: () => cpuMicrosOf(brokerOsPid) } : {}) };
+}
+
 /** CPU readers of this process's node, its peers' OS processes and the broker. */
 export function cpuSources(node: Node, peers: readonly NodeProcess[], broker: RabbitMQ): Record<string, () => number> {
-  const brokerOsPid = brokerPid(broker.nodeName);
+  const brokerOsPid = brokerPid(broker.dir);
   return {
     [node.name]: ownCpuMicros,
     ...Object.fromEntries(peers.map((peer) => [peer.name, () => cpuMicrosOf(peer.pid)])),

@@ -10,7 +10,7 @@ import { MemoryBroker, MemoryTransport, type Transport } from '@roster/cluster';
 import { AmqpTransport } from '@roster/amqp';
 import { GlobalsRegistry } from '@roster/globals';
 import { startNodeProcesses, startRabbitMQ, stopNodeProcesses, type NodeProcess, type RabbitMQ } from '@roster/testkit';
-import { CpuMeter, cpuNote, cpuSources } from './cpu.js';
+import { CpuMeter, cpuNote, cpuSources, rawCpuSources } from './cpu.js';
 import { registerMany, unregisterMany } from './fixtures/registry-worker.js';
 import { rawBroadcastCollect, rawRequestReply, rawThroughput } from './amqp-baseline.js';
 import { measure, measureInterleaved, microsPerOp, perSecond, result, timeIt, type BenchResult, type Measurement, type Suite } from './report.js';
@@ -254,6 +254,8 @@ interface AcrossProcesses {
   readonly sequential: Measurement;
   readonly broadcast: Measurement;
   readonly sequentialCpu: Record<string, number>;
+  /** The raw broadcast-and-collect's CPU per operation (all its ends in this process) and the broker's. */
+  readonly rawCpu: Record<string, number>;
   readonly register: Measurement;
   readonly unregister: Measurement;
   readonly registerCpu: Record<string, number>;
@@ -269,7 +271,7 @@ const WORKER = new URL('./fixtures/registry-worker.ts', import.meta.url).href;
  * when every member has dropped the name). Ops/s over the wall time of the
  * slowest node; CPU per operation of each process and of the broker.
  */
-async function concurrentAcrossProcesses(node: Node, peers: readonly NodeProcess[], broker: RabbitMQ): Promise<Omit<AcrossProcesses, 'sequential' | 'broadcast' | 'sequentialCpu'>> {
+async function concurrentAcrossProcesses(node: Node, peers: readonly NodeProcess[], broker: RabbitMQ): Promise<Omit<AcrossProcesses, 'sequential' | 'broadcast' | 'sequentialCpu' | 'rawCpu'>> {
   const sources = cpuSources(node, peers, broker);
   const registerMeter = new CpuMeter(sources);
   const unregisterMeter = new CpuMeter(sources);
@@ -331,8 +333,12 @@ async function acrossProcesses(url: string, broker: RabbitMQ): Promise<AcrossPro
       return microsPerOp(SEQUENTIAL, ms);
     };
     const meter = new CpuMeter(cpuSources(node, peers, broker));
-    const [measured, broadcast] = await measureInterleaved([() => meter.around(SEQUENTIAL, sequential), () => rawBroadcastCollect(url, 3, SEQUENTIAL)], { runs: 5 });
-    return { sequential: measured, broadcast, sequentialCpu: meter.perOp(), ...(await concurrentAcrossProcesses(node, peers, broker)) };
+    const rawMeter = new CpuMeter(rawCpuSources(broker));
+    const [measured, broadcast] = await measureInterleaved(
+      [() => meter.around(SEQUENTIAL, sequential), () => rawMeter.around(SEQUENTIAL, () => rawBroadcastCollect(url, 3, SEQUENTIAL))],
+      { runs: 5 },
+    );
+    return { sequential: measured, broadcast, sequentialCpu: meter.perOp(), rawCpu: rawMeter.perOp(), ...(await concurrentAcrossProcesses(node, peers, broker)) };
   } finally {
     await stopNodeProcesses(peers);
     await node.stop();
@@ -450,7 +456,7 @@ export const suite: Suite = {
           value: across.sequential,
           baseline: { name: 'raw broadcast to 3 queues + 2 replies', value: across.broadcast },
           target: { op: '<=', value: across.broadcast.median * 1.3, source: '1.3x raw broadcast-and-collect' },
-          note: `read-your-writes: a claim round trip, then a commit round trip (every voter acknowledges before yes); ${cpuNote(across.sequentialCpu)}`,
+          note: `read-your-writes: a claim round trip, then a commit round trip (every voter acknowledges before yes); roster ${cpuNote(across.sequentialCpu)}; raw ${cpuNote(across.rawCpu)}`,
         }),
         result({
           name: 'register, concurrent from 3 nodes (RabbitMQ, each node in its own OS process)',

@@ -1,3 +1,4 @@
+import { NOT_A_TUPLE } from './internal/tuple-index.js';
 import { EventEmitter } from 'eventemitter3';
 import {
   BadArgError,
@@ -403,7 +404,12 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
   }
 
   whereisName(name: Name): Pid | undefined {
-    return this.#table?.whereis(nameKey(name));
+    const table = this.#table;
+    if (Array.isArray(name) && table !== undefined) {
+      const pid = table.whereisTuple(name);
+      if (pid !== NOT_A_TUPLE) return pid;
+    }
+    return table?.whereis(nameKey(name));
   }
 
   /**

@@ -1,3 +1,4 @@
+import { NOT_A_TUPLE, TupleIndex } from './tuple-index.js';
 import { BadArgError, formatReason, type ExitReason, type Name, type Node, type Pid } from '@roster/core';
 import type { Logger } from 'pino';
 import { resolveConflict, type ConflictClaim, type ConflictOutcome, type ConflictPolicy, type NameConflictMessage } from '../conflict.js';
@@ -93,6 +94,8 @@ export interface TableHost {
  */
 export class NameTable {
   readonly records = new Map<string, NameRecord>();
+  /** The same records by tuple name, for `whereis` of a tuple without building its key. */
+  readonly #tuples = new TupleIndex<NameRecord>();
   readonly #pending = new Map<string, PendingClaim>();
   /** Local claims, with the canceller of their registrant's exit hook. */
   readonly #local = new Map<string, { claim: Claim; cancel: () => void }>();
@@ -144,6 +147,12 @@ export class NameTable {
 
   whereis(key: string): Pid | undefined {
     return this.records.get(key)?.current?.pid;
+  }
+
+  /** `whereis` of a tuple name by its elements, or {@link NOT_A_TUPLE} when it is not a flat tuple (then use `whereis`). */
+  whereisTuple(name: readonly unknown[]): Pid | undefined | typeof NOT_A_TUPLE {
+    const record = this.#tuples.get(name);
+    return record === NOT_A_TUPLE ? NOT_A_TUPLE : record?.current?.pid;
   }
 
   /** The committed claim `whereis` answers from, with its epoch. */
@@ -883,6 +892,7 @@ export class NameTable {
     if (record === undefined) {
       record = { name, claims: [], current: undefined };
       this.records.set(key, record);
+      this.#tuples.set(name, record);
     }
     const existing = record.claims.find((candidate) => candidate.owner === claim.owner);
     if (existing !== undefined) {
@@ -934,7 +944,7 @@ export class NameTable {
   #settle(key: string, record: NameRecord, reason: ExitReason): void {
     const previous = record.current;
     record.current = this.#pick(record);
-    if (record.claims.length === 0) this.records.delete(key);
+    if (record.claims.length === 0 && this.records.delete(key)) this.#tuples.delete(record.name);
     if (previous === record.current) return;
     if (previous !== undefined) this.host.unregistered(record.name, previous.pid, reason);
     if (record.current !== undefined) this.host.registered(record.name, record.current.pid);

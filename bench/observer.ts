@@ -15,6 +15,7 @@ import { MemoryBroker, MemoryTransport, type Transport } from '@roster/cluster';
 import { AmqpTransport } from '@roster/amqp';
 import { GlobalsRegistry } from '@roster/globals';
 import { startObserver, type RunningObserver } from '@roster/observer';
+import { startNodeProcesses, startRabbitMQ, stopNodeProcesses } from '@roster/testkit';
 import { measureInterleaved, microsPerOp, result, timeIt, type BenchResult, type Measurement, type Suite } from './report.js';
 
 process.env['ROSTER_LOG_LEVEL'] ??= 'silent';
@@ -95,24 +96,97 @@ async function figures(makeTransport: () => Transport, id: string): Promise<[Mea
   }
 }
 
+const OBSERVER_WORKER = new URL('./fixtures/observer-worker.ts', import.meta.url).href;
+
+/**
+ * As deployed: three members in this process over RabbitMQ, the observer
+ * node in its own OS process (`role: 'observer'`), timed serving the page
+ * and not serving, run for run. The members pay for being watched (the
+ * snapshots they answer, the commits the observer also receives), the
+ * observer's own work runs elsewhere.
+ */
+async function observerInItsOwnProcess(url: string): Promise<[Measurement, Measurement]> {
+  const id = `bench-observer-procs-${process.pid}`;
+  const cluster = { id, joinWindow: 200, failureTimeout: 10_000, heartbeatInterval: 1000 };
+  const members: Node[] = [];
+  for (const name of ['m1', 'm2', 'm3']) {
+    members.push(await Node.start({ name, cluster: { ...cluster, transport: new AmqpTransport({ urls: url }) }, registries: { globals: new GlobalsRegistry({ registerTimeout: 30_000 }) } }));
+  }
+  const [watcher] = await startNodeProcesses({
+    count: 1,
+    names: ['watcher'],
+    amqpUrl: url,
+    clusterId: id,
+    role: 'observer',
+    failureTimeout: 10_000,
+    heartbeatInterval: 1000,
+    registries: [{ key: 'globals', module: '@roster/globals', exportName: 'GlobalsRegistry', options: {} }],
+    setup: { module: OBSERVER_WORKER },
+  });
+  try {
+    while (members.some((node) => node.nodes().length < 3)) await new Promise((resolve) => setTimeout(resolve, 10));
+    await Promise.all(members.map((node) => globals(node).sync()));
+    const [a] = members as [Node];
+    let round = 0;
+    const sequential = async (): Promise<number> => {
+      const tag = round++;
+      const pids = idlers(a, SEQUENTIAL);
+      const ms = await timeIt(async () => {
+        for (let n = 0; n < SEQUENTIAL; n++) await globals(a).registerName(['obs-procs', tag, n], pids[n]!);
+      });
+      for (const pid of pids) a.exit(pid, 'kill');
+      return microsPerOp(SEQUENTIAL, ms);
+    };
+    const idle = async (): Promise<number> => {
+      await watcher!.invoke('stopWatching');
+      return sequential();
+    };
+    const watched = async (): Promise<number> => {
+      await watcher!.invoke('startWatching', { interval: INTERVAL });
+      return sequential();
+    };
+    return await measureInterleaved([idle, watched], { runs: RUNS, warmup: WARMUP });
+  } finally {
+    await stopNodeProcesses(watcher === undefined ? [] : [watcher]);
+    for (const node of [...members].reverse()) await node.stop();
+  }
+}
+
 export const suite: Suite = {
   name: 'observer',
   description: 'registerName latency on 3 nodes with and without an observer serving the page',
   async run(): Promise<BenchResult[]> {
     const rows: BenchResult[] = [];
-    const broker = new MemoryBroker({ seed: 3 });
-    const [without, withObserver] = await figures(() => new MemoryTransport({ broker }), `bench-observer-mem-${process.pid}`);
+    const memoryBroker = new MemoryBroker({ seed: 3 });
+    const [without, withObserver] = await figures(() => new MemoryTransport({ broker: memoryBroker }), `bench-observer-mem-${process.pid}`);
     rows.push(
       result({
-        name: 'register, sequential, observer serving (memory)',
+        name: 'register, sequential, observer serving (memory, observer in the same JS thread)',
         unit: 'us/op',
         better: 'lower',
         value: withObserver,
         baseline: { name: 'the same, no observer', value: without },
         target: { op: '<=', value: without.median * 1.1, source: 'watching costs at most 10%' },
-        note: `observer polling every ${INTERVAL} ms with one page connected${QUICK ? '; QUICK run: not a measurement' : ''}`,
+        note: `observer polling every ${INTERVAL} ms with one page connected; its own work (snapshots of every node, the view, the page's stream) runs on the thread the three members share${QUICK ? '; QUICK run: not a measurement' : ''}`,
       }),
     );
+    const broker = await startRabbitMQ();
+    try {
+      const [idle, watched] = await observerInItsOwnProcess(broker.url);
+      rows.push(
+        result({
+          name: 'register, sequential, observer serving (RabbitMQ, observer node in its own OS process)',
+          unit: 'us/op',
+          better: 'lower',
+          value: watched,
+          baseline: { name: 'the same observer node, not serving', value: idle },
+          target: { op: '<=', value: idle.median * 1.1, source: 'watching costs at most 10%' },
+          note: `as deployed: members in this process, the observer polling them every ${INTERVAL} ms with one page connected${QUICK ? '; QUICK run: not a measurement' : ''}`,
+        }),
+      );
+    } finally {
+      await broker.stop();
+    }
     const url = process.env['AMQP_URL'];
     if (url !== undefined && url !== '') {
       const [amqpWithout, amqpWith] = await figures(() => new AmqpTransport({ urls: url }), `bench-observer-amqp-${process.pid}`);

@@ -121,7 +121,7 @@ export function uniqueClusterId(prefix = 'roster-test'): string {
   return `${prefix}-${randomBytes(5).toString('hex')}`;
 }
 
-const CLUSTER_KEYS = ['id', 'secret', 'heartbeatInterval', 'failureTimeout', 'joinWindow', 'maxFrameBytes'] as const;
+const CLUSTER_KEYS = ['id', 'secret', 'heartbeatInterval', 'failureTimeout', 'joinWindow', 'maxFrameBytes', 'role'] as const;
 
 function pickClusterOptions(source: ClusterOverrides): Record<string, unknown> {
   const out: Record<string, unknown> = {};

@@ -104,7 +104,7 @@ async function start(options: ChildStartOptions): Promise<void> {
     transport,
     id: options.clusterId,
   };
-  for (const key of ['secret', 'heartbeatInterval', 'failureTimeout', 'joinWindow', 'maxFrameBytes'] as const) {
+  for (const key of ['secret', 'heartbeatInterval', 'failureTimeout', 'joinWindow', 'maxFrameBytes', 'role'] as const) {
     if (options[key] !== undefined) cluster[key] = options[key];
   }
   const started = await Node.start({ name: options.name, cluster, registries });

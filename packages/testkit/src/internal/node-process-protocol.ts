@@ -91,6 +91,8 @@ export interface ChildStartOptions {
   readonly failureTimeout?: number;
   readonly joinWindow?: number;
   readonly maxFrameBytes?: number;
+  /** `'observer'`: a node that watches, never votes and holds no names. */
+  readonly role?: 'member' | 'observer';
   readonly registries?: readonly ChildRegistrySpec[];
   /** AmqpTransport options besides `urls` (JSON only: no logger). */
   readonly amqp?: Readonly<Record<string, unknown>>;

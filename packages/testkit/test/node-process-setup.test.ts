@@ -103,6 +103,18 @@ describe('node processes with a setup module', () => {
     assert.equal(await one.invoke('add', { a: 1, b: 1 }), 2);
   });
 
+  it("passes the cluster role: a child started with role 'observer' is one, and its peers see it so", async () => {
+    const clusterId = uniqueClusterId();
+    const common = { count: 1, amqpUrl: rabbit!.url, clusterId, setup: { module: MODULE } };
+    const [member] = await startNodeProcesses({ ...common, names: ['member'] });
+    started.push(member!);
+    const [watcher] = await startNodeProcesses({ ...common, names: ['watcher'], role: 'observer' });
+    started.push(watcher!);
+    await Promise.all([member!.waitForPeer('watcher', W), watcher!.waitForPeer('member', W)]);
+    assert.deepEqual(await watcher!.invoke('roles', { peer: 'member' }), { self: true, peer: 'member' });
+    assert.deepEqual(await member!.invoke('roles', { peer: 'watcher' }), { self: false, peer: 'observer' });
+  });
+
   it('takes another export and a file: URL; a child without setup refuses invoke with no_setup', async () => {
     const [custom, plain] = await Promise.all([
       spawn({ names: ['custom'], setup: { module: pathToFileURL(MODULE).href, exportName: 'otherSetup', args: [1, 'two'] } }),

@@ -54,6 +54,20 @@ async function watch(node: Node): Promise<{ stop(): Promise<void> }> {
   };
 }
 
+/** One timed run of SEQUENTIAL registrations on `node` (fresh names each run, their processes ended after), in µs per registration. */
+function sequentialRegistrations(node: Node, prefix: string): () => Promise<number> {
+  let round = 0;
+  return async () => {
+    const tag = round++;
+    const pids = idlers(node, SEQUENTIAL);
+    const ms = await timeIt(async () => {
+      for (let n = 0; n < SEQUENTIAL; n++) await globals(node).registerName([prefix, tag, n], pids[n]!);
+    });
+    for (const pid of pids) node.exit(pid, 'kill');
+    return microsPerOp(SEQUENTIAL, ms);
+  };
+}
+
 async function figures(makeTransport: () => Transport, id: string): Promise<[Measurement, Measurement]> {
   const cluster = { id, joinWindow: 200, failureTimeout: 10_000, heartbeatInterval: 1000 };
   const members: Node[] = [];
@@ -69,16 +83,7 @@ async function figures(makeTransport: () => Transport, id: string): Promise<[Mea
     while ([...members, watcher].some((node) => node.nodes().length < 3)) await new Promise((resolve) => setTimeout(resolve, 10));
     await Promise.all(members.map((node) => globals(node).sync()));
     const [a] = members as [Node];
-    let round = 0;
-    const sequential = async (): Promise<number> => {
-      const tag = round++;
-      const pids = idlers(a, SEQUENTIAL);
-      const ms = await timeIt(async () => {
-        for (let n = 0; n < SEQUENTIAL; n++) await globals(a).registerName(['obs-bench', tag, n], pids[n]!);
-      });
-      for (const pid of pids) a.exit(pid, 'kill');
-      return microsPerOp(SEQUENTIAL, ms);
-    };
+    const sequential = sequentialRegistrations(a, 'obs-bench');
     const watched = async (): Promise<number> => {
       const observer = await watch(watcher);
       try {
@@ -127,16 +132,7 @@ async function observerInItsOwnProcess(url: string): Promise<[Measurement, Measu
     while (members.some((node) => node.nodes().length < 3)) await new Promise((resolve) => setTimeout(resolve, 10));
     await Promise.all(members.map((node) => globals(node).sync()));
     const [a] = members as [Node];
-    let round = 0;
-    const sequential = async (): Promise<number> => {
-      const tag = round++;
-      const pids = idlers(a, SEQUENTIAL);
-      const ms = await timeIt(async () => {
-        for (let n = 0; n < SEQUENTIAL; n++) await globals(a).registerName(['obs-procs', tag, n], pids[n]!);
-      });
-      for (const pid of pids) a.exit(pid, 'kill');
-      return microsPerOp(SEQUENTIAL, ms);
-    };
+    const sequential = sequentialRegistrations(a, 'obs-procs');
     const idle = async (): Promise<number> => {
       await watcher!.invoke('stopWatching');
       return sequential();

@@ -456,7 +456,7 @@ export const suite: Suite = {
           value: across.sequential,
           baseline: { name: 'raw broadcast to 3 queues + 2 replies', value: across.broadcast },
           target: { op: '<=', value: across.broadcast.median * 1.3, source: '1.3x raw broadcast-and-collect' },
-          note: `read-your-writes: a claim round trip, then a commit round trip (every voter acknowledges before yes); roster ${cpuNote(across.sequentialCpu)}; raw ${cpuNote(across.rawCpu)}`,
+          note: `read-your-writes: a claim round trip, then a commit round trip (every voter acknowledges before yes); roster ${cpuNote(across.sequentialCpu)} (with each name's release when its process is ended after the run); raw ${cpuNote(across.rawCpu)}`,
         }),
         result({
           name: 'register, concurrent from 3 nodes (RabbitMQ, each node in its own OS process)',

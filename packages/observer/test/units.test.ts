@@ -1,12 +1,14 @@
 /**
  * The observer's pure parts, without I/O: histogram arithmetic, rates,
- * supervision trees, the view model (up/down history, names, patches), the
+ * supervision trees, the view model (up/down history, names, patches,
+ * cluster-wide supervision read off the names), the
  * route table, auth decisions, CSP and SSE formatting.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { LatencyHistogram, Pid, type LatencySnapshot, type NodeSnapshot, type SupervisorInfo } from '@roster/core';
+import { canonicalName, LatencyHistogram, Pid, type LatencySnapshot, type Name, type NodeSnapshot, type SupervisorInfo } from '@roster/core';
+import { singletonId } from '@roster/supervision';
 import {
   dropsOf,
   figuresOf,
@@ -20,6 +22,7 @@ import {
 } from '../src/internal/snapshot.js';
 import { allowedHost, authorize, bearerOf, contentSecurityPolicy, cookieOf, inlineScripts, matchRoute, mimeOf, ROUTES, scriptHash, Sessions } from '../src/internal/http.js';
 import { formatEvent } from '../src/internal/events.js';
+import { nameShape, singletonNameKey } from '../src/internal/dsup.js';
 
 const pid = (node: string, id: number): Pid => new (Pid as unknown as new (node: string, creation: string, id: number) => Pid)(node, 'c1', id);
 
@@ -307,4 +310,150 @@ test('CSP: the hash of each inline script, nothing unsafe; SSE lines', () => {
   assert.ok(!csp.includes('unsafe'));
   assert.equal(formatEvent('patch', { a: 'x\ny' }), 'event: patch\ndata: {"a":"x\\ny"}\n\n');
   assert.throws(() => formatEvent('bad\nevent', {}), TypeError);
+});
+
+// ---- cluster-wide supervision, from the names table ------------------------------------------
+
+/** Registers `name` in the view as the observer does: its canonical key, held by `pid` on `owner`. */
+function hold(view: View, name: Name, owner: string, pid: string, since = 1): void {
+  view.nameRegistered({ key: canonicalName(name), name: typeof name === 'string' ? name : canonicalName(name), owner, pid, epoch: undefined, since });
+}
+
+function release(view: View, name: Name, pid: string): void {
+  view.nameUnregistered(canonicalName(name), canonicalName(name), pid, 'normal', 9);
+}
+
+/** A supervisor's row as node/pid pairs, for compact assertions. */
+function shown(view: View, id: string): { members: string[]; children: string[] } | undefined {
+  const row = view.distributedSupervisors().find((dsup) => dsup.id === id);
+  return row === undefined ? undefined : { members: row.members.map((m) => `${m.node}=${m.pid}`), children: row.children.map((c) => `${c.id}@${c.node}=${c.pid}`) };
+}
+
+test('View: a distributed supervisor appears with its first member, gains children and members, and goes with its last member', () => {
+  const view = new View('c', 'obs', undefined, 1000);
+  hold(view, ['jobs', 'early'], 'b', '<b.1.7>'); // a child seen before any member: kept, shown once a member is
+  assert.deepEqual(view.distributedSupervisors(), []);
+  assert.equal(view.takePatch().dsups, undefined, 'no supervisor yet: nothing to send');
+  hold(view, ['$dsup', 'jobs', 'b'], 'b', '<b.1.2>');
+  hold(view, ['$dsup', 'jobs', 'a'], 'a', '<a.1.2>');
+  hold(view, ['jobs', 'w1'], 'a', '<a.1.3>');
+  hold(view, ['jobs', 7], 'b', '<b.1.4>');
+  assert.deepEqual(shown(view, 'jobs'), { members: ['a=<a.1.2>', 'b=<b.1.2>'], children: ['7@b=<b.1.4>', 'early@b=<b.1.7>', 'w1@a=<a.1.3>'] });
+  let patch = view.takePatch();
+  assert.deepEqual(patch.dsups?.set.map((row) => row.id), ['jobs']);
+  assert.deepEqual(patch.dsups?.delete, []);
+  assert.deepEqual(view.state().dsups, view.distributedSupervisors());
+  assert.equal(view.takePatch().dsups, undefined, 'taken: nothing changed since');
+
+  release(view, ['jobs', 'early'], '<b.1.7>');
+  patch = view.takePatch();
+  assert.deepEqual(patch.dsups?.set.map((row) => row.children.map((child) => child.id)), [['7', 'w1']]);
+  release(view, ['$dsup', 'jobs', 'b'], '<b.1.2>');
+  assert.deepEqual(shown(view, 'jobs')?.members, ['a=<a.1.2>']);
+  release(view, ['$dsup', 'jobs', 'a'], '<a.1.2>');
+  assert.equal(shown(view, 'jobs'), undefined);
+  patch = view.takePatch();
+  assert.deepEqual(patch.dsups, { set: [], delete: ['jobs'] });
+  // Its children's names still held (a member not yet released them) come back with a new member.
+  hold(view, ['$dsup', 'jobs', 'c'], 'c', '<c.1.1>');
+  assert.deepEqual(shown(view, 'jobs'), { members: ['c=<c.1.1>'], children: ['7@b=<b.1.4>', 'w1@a=<a.1.3>'] });
+});
+
+test('View: a child moving to another node after a failover updates, whichever order the release and the new claim arrive in', () => {
+  const view = new View('c', 'obs', undefined, 1000);
+  hold(view, ['$dsup', 'jobs', 'a'], 'a', '<a.1.1>');
+  hold(view, ['$dsup', 'jobs', 'b'], 'b', '<b.1.1>');
+  hold(view, ['jobs', 'w1'], 'a', '<a.1.5>');
+  hold(view, ['jobs', 'w2'], 'a', '<a.1.6>');
+  view.takePatch();
+  // Node a goes: its member and w1 released first, then w1 claimed on b.
+  release(view, ['$dsup', 'jobs', 'a'], '<a.1.1>');
+  release(view, ['jobs', 'w1'], '<a.1.5>');
+  hold(view, ['jobs', 'w1'], 'b', '<b.1.9>');
+  // w2: claimed on b before a's release reaches the observer; the stale release must not remove it.
+  hold(view, ['jobs', 'w2'], 'b', '<b.1.10>');
+  release(view, ['jobs', 'w2'], '<a.1.6>');
+  assert.deepEqual(shown(view, 'jobs'), { members: ['b=<b.1.1>'], children: ['w1@b=<b.1.9>', 'w2@b=<b.1.10>'] });
+  const patch = view.takePatch();
+  assert.equal(patch.dsups?.set.length, 1);
+  assert.deepEqual(patch.dsups?.set[0]?.children.map((child) => child.node), ['b', 'b']);
+});
+
+test('View: names not of the supervision shapes, and $dsup names of a bad shape, are ignored', () => {
+  const view = new View('c', 'obs', undefined, 1000);
+  const ignored: Name[] = [
+    'jobs',
+    ['$dsup', 'jobs'],
+    ['$dsup', 'jobs', 'a', 'extra'],
+    ['$dsup', 7, 'a'],
+    ['$dsup', 'jobs', 7],
+    ['$dsup', '', 'a'],
+    ['$dsup', 'jobs', ''],
+    ['$dsup', 'jobs', null],
+    ['$dsup', { id: 'jobs' }, 'a'],
+    { $dsup: 'jobs', node: 'a' },
+    '["$dsup","jobs","a"]', // a string that reads like the tuple: its canonical key is a JSON string
+  ];
+  for (const [index, name] of ignored.entries()) hold(view, name, 'a', `<a.1.${index}>`);
+  assert.deepEqual(view.distributedSupervisors(), []);
+  assert.equal(view.takePatch().dsups, undefined);
+  hold(view, ['$dsup', 'jobs', 'a'], 'a', '<a.2.1>');
+  // Not children: a third element, a non-string first, an object or boolean child id, an empty id; `['$dsup', …]` is never a child.
+  for (const [index, name] of ([['jobs', 'w', 'x'], [7, 'w'], ['jobs', { id: 'w' }], ['jobs', true], ['jobs', ''], ['jobs'], ['jobs', null]] as Name[]).entries()) {
+    hold(view, name, 'a', `<a.3.${index}>`);
+  }
+  hold(view, ['other', 'w'], 'a', '<a.4.1>'); // a pair whose first element no member names
+  assert.deepEqual(shown(view, 'jobs'), { members: ['a=<a.2.1>'], children: [] });
+  assert.deepEqual(view.distributedSupervisors().map((row) => row.id), ['jobs']);
+  // The names table itself keeps all of them.
+  assert.equal(view.names().length, ignored.length + 7 + 2);
+});
+
+test('nameShape reads canonical keys; singletonNameKey inverts singletonId for names it did not hash', () => {
+  assert.deepEqual(nameShape(canonicalName(['$dsup', 'jobs', 'n1'])), { kind: 'member', id: 'jobs', node: 'n1' });
+  assert.deepEqual(nameShape(canonicalName(['jobs', 3])), { kind: 'child', supervisor: 'jobs', childId: '3' });
+  assert.equal(nameShape('["jobs"'), undefined, 'a truncated key is not thrown on');
+  assert.equal(nameShape(canonicalName('plain')), undefined);
+  const names: Name[] = ['leader', '[looks like a tuple', '{brace', '\u0001marked', ['lock', 3], ['nested', ['x', 1]], { region: 'eu', n: 1 }, 42, true];
+  for (const name of names) assert.equal(singletonNameKey(singletonId(name)), canonicalName(name), `singleton of ${canonicalName(name)}`);
+  assert.equal(singletonNameKey(singletonId('x'.repeat(400))) === canonicalName('x'.repeat(400)), false, 'a hashed id cannot be inverted');
+  assert.equal(singletonNameKey('jobs'), undefined);
+  assert.equal(singletonNameKey('singleton:'), undefined);
+});
+
+test('View: a singleton shows as a supervisor whose one child is the holder of its name, and follows it to another node', () => {
+  const view = new View('c', 'obs', undefined, 1000);
+  const name: Name = ['lock', 'db'];
+  const id = singletonId(name);
+  hold(view, name, 'a', '<a.1.9>'); // its child's name seen before its members
+  hold(view, ['$dsup', id, 'a'], 'a', '<a.1.1>');
+  hold(view, ['$dsup', id, 'b'], 'b', '<b.1.1>');
+  const row = view.distributedSupervisors().find((dsup) => dsup.id === id)!;
+  assert.equal(row.singleton, canonicalName(name));
+  assert.deepEqual(shown(view, id), { members: ['a=<a.1.1>', 'b=<b.1.1>'], children: ['singleton@a=<a.1.9>'] });
+  view.takePatch();
+  release(view, ['$dsup', id, 'a'], '<a.1.1>');
+  release(view, name, '<a.1.9>');
+  let patch = view.takePatch();
+  assert.deepEqual(patch.dsups?.set.map((dsup) => dsup.children.length), [0]);
+  hold(view, name, 'b', '<b.1.4>');
+  patch = view.takePatch();
+  assert.deepEqual(patch.dsups?.set.map((dsup) => dsup.children.map((child) => `${child.node}=${child.pid}`)), [['b=<b.1.4>']]);
+  // A string singleton name.
+  hold(view, ['$dsup', singletonId('leader'), 'b'], 'b', '<b.1.5>');
+  hold(view, 'leader', 'b', '<b.1.6>');
+  assert.deepEqual(shown(view, singletonId('leader'))?.children, ['singleton@b=<b.1.6>']);
+});
+
+test('View: deriving supervision from a large names table touches only what changed', () => {
+  const view = new View('c', 'obs', undefined, 1000);
+  hold(view, ['$dsup', 'big', 'a'], 'a', '<a.1.1>');
+  for (let index = 0; index < 20_000; index++) hold(view, ['big', index], 'a', `<a.2.${index}>`);
+  for (let index = 0; index < 20_000; index++) hold(view, `plain-${index}`, 'a', `<a.3.${index}>`);
+  assert.equal(shown(view, 'big')?.children.length, 20_000);
+  view.takePatch();
+  hold(view, ['$dsup', 'small', 'a'], 'a', '<a.4.1>');
+  hold(view, ['small', 'w'], 'a', '<a.4.2>');
+  const patch = view.takePatch();
+  assert.deepEqual(patch.dsups?.set.map((row) => row.id), ['small'], 'an unchanged supervisor is not sent again');
 });

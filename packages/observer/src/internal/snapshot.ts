@@ -3,13 +3,17 @@
  * timer, socket or node in here, so every rule (rates from two snapshots,
  * latency quantiles from histogram deltas, supervision trees from a flat
  * supervisor list, node up/down history, the names table, each node's
- * drops and registry figures from what its snapshot reports) is unit-tested
+ * drops and registry figures from what its snapshot reports, cluster-wide
+ * supervision from the names table) is unit-tested
  * without I/O. `observer.ts` feeds it events and snapshots; the page and
  * `/metrics` read what it holds.
  */
 import type { LatencySnapshot, NodeSnapshot, ProcessInfo, SupervisorInfo } from '@roster/core';
 import type { ClusterIntrospection } from '@roster/cluster';
 import type { GlobalsIntrospection } from '@roster/globals';
+import { DistributedIndex, type DistributedSupervisorRow } from './dsup.js';
+
+export type { DistributedChildRow, DistributedMemberRow, DistributedSupervisorRow } from './dsup.js';
 
 /** How many points each time series keeps (at the default 1 s interval: two minutes). */
 export const SERIES_POINTS = 120;
@@ -352,6 +356,8 @@ export interface ViewState {
   readonly series: Series;
   readonly drops: Drops;
   readonly conflicts: number;
+  /** Cluster-wide supervision, read off the names table: the distributed supervisors (and singletons) by id. */
+  readonly dsups: readonly DistributedSupervisorRow[];
 }
 
 /** What changed since the last patch; the page merges it into its `ViewState`. */
@@ -362,6 +368,8 @@ export interface ViewPatch {
   readonly point?: SeriesPoint;
   readonly drops?: Drops;
   readonly conflicts?: number;
+  /** Distributed supervisors that changed (whole rows) and ids no member holds any more. */
+  readonly dsups?: { readonly set: readonly DistributedSupervisorRow[]; readonly delete: readonly string[] };
 }
 
 function total(record: Readonly<Record<string, number>>): number {
@@ -380,6 +388,7 @@ export class View {
   readonly #snapshots = new Map<string, NodeSnapshot>();
   readonly #names = new Map<string, NameRow>();
   readonly #conflictsByName = new Map<string, number>();
+  readonly #dsups = new DistributedIndex((key) => this.#names.get(key));
   readonly #log: LogEntry[] = [];
   readonly #series: Series = { t: [], messages: [], callMean: [], callP99: [], registerMean: [], registerP99: [], drops: [] };
   #drops: Drops = {};
@@ -417,7 +426,8 @@ export class View {
       this.#newLog.length > 0 ||
       this.#point !== undefined ||
       this.#dropsChanged ||
-      this.#conflictsChanged
+      this.#conflictsChanged ||
+      this.#dsups.dirty
     );
   }
 
@@ -436,6 +446,11 @@ export class View {
 
   names(): NameRow[] {
     return [...this.#names.values()];
+  }
+
+  /** Cluster-wide supervision as the names table shows it, by supervisor id. */
+  distributedSupervisors(): DistributedSupervisorRow[] {
+    return this.#dsups.all();
   }
 
   get conflicts(): number {
@@ -496,6 +511,7 @@ export class View {
     this.#names.set(row.key, full);
     this.#deletedNames.delete(row.key);
     this.#setNames.add(row.key);
+    this.#dsups.set(full);
     this.#addLog({ at: row.since, kind: 'registered', name: row.name, node: row.owner, text: `${row.name} -> ${row.pid}` });
   }
 
@@ -506,6 +522,7 @@ export class View {
       this.#names.delete(key);
       this.#setNames.delete(key);
       this.#deletedNames.add(key);
+      this.#dsups.delete(key);
     }
     this.#addLog({ at, kind: 'unregistered', name: display, text: `${display} released by ${pid} (${reason})` });
   }
@@ -612,6 +629,7 @@ export class View {
       series: this.#series,
       drops: this.#drops,
       conflicts: this.#conflicts,
+      dsups: this.#dsups.all(),
     };
   }
 
@@ -624,6 +642,7 @@ export class View {
       point?: SeriesPoint;
       drops?: Drops;
       conflicts?: number;
+      dsups?: { set: DistributedSupervisorRow[]; delete: string[] };
     } = {};
     if (this.#changedNodes.size > 0) patch.nodes = [...this.#changedNodes].map((name) => this.#nodes.get(name)!).filter(Boolean);
     if (this.#setNames.size > 0 || this.#deletedNames.size > 0) {
@@ -633,6 +652,8 @@ export class View {
     if (this.#point !== undefined) patch.point = this.#point;
     if (this.#dropsChanged) patch.drops = this.#drops;
     if (this.#conflictsChanged) patch.conflicts = this.#conflicts;
+    const dsups = this.#dsups.take();
+    if (dsups !== undefined) patch.dsups = dsups;
     this.#changedNodes.clear();
     this.#setNames.clear();
     this.#deletedNames.clear();

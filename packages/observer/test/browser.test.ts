@@ -3,7 +3,8 @@
  * playwright-core (never a downloaded browser). A 3-node cluster on the
  * memory transport, watched from a fourth node started with role
  * `observer`; everything is checked from the DOM through the page's `data-*`
- * attributes (every member's drops and registry figures among them), with
+ * attributes (every member's drops and registry figures among them, and a
+ * distributed supervisor's children moving off the lost node), with
  * no console error (a CSP violation would be one) and no page error.
  * Writes docs/observer.png, the README's screenshot.
  */
@@ -16,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { GenServer, Supervisor, noreply, reply, via, type Pid } from '@roster/core';
 import type { GlobalsRegistry } from '@roster/globals';
+import { DistributedSupervisor } from '@roster/supervision';
 import { startObserver, type RunningObserver } from '@roster/observer';
 import { idler, startWatchedCluster, waitUntil, type Watched } from './helpers.js';
 
@@ -42,10 +44,23 @@ let context: BrowserContext;
 let page: Page;
 let userDataDir: string;
 const problems: string[] = [];
+const DSUP = 'browser-dsup';
 
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
   watched = await startWatchedCluster();
+  // A distributed supervisor on the members: `moving` prefers the node the last test stops, `staying` the second.
+  const [, second, third] = watched.members as [never, (typeof watched.members)[number], (typeof watched.members)[number]];
+  for (const node of watched.members) {
+    node.behaviours.register('counter', Counter);
+    await DistributedSupervisor.start(node, { id: DSUP });
+  }
+  // Children placed once every member sees the others (a static child would be placed before the last member starts).
+  const first = watched.members[0]!;
+  await waitUntil(async () => (await DistributedSupervisor.members(first, DSUP)).length === 3, 'the three members to see each other');
+  const moving = await DistributedSupervisor.startChild(first, DSUP, { id: 'moving', behaviour: 'counter', args: 0, placement: [third.name, second.name] });
+  const staying = await DistributedSupervisor.startChild(first, DSUP, { id: 'staying', behaviour: 'counter', args: 0, placement: [second.name, third.name] });
+  assert.deepEqual([moving.node, staying.node], [third.name, second.name], 'each child on the first node of its placement');
   observer = await startObserver(watched.observer, { interval: 200 });
   userDataDir = mkdtempSync(join(tmpdir(), 'roster-observer-chromium-'));
   context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1440, height: 1000 } });
@@ -149,6 +164,32 @@ test("a crashed child's restart shows in its supervision tree", async () => {
   await page.locator(`tr[data-name="counter"][data-pid="${restarted}"]`).waitFor({ timeout: 10_000 });
 });
 
+/** The node the page shows a distributed supervisor's child on; undefined while it shows none. */
+async function childNode(childId: string): Promise<string | undefined> {
+  const row = page.locator(`[data-dsup="${DSUP}"] [data-dsup-child="${childId}"]`);
+  return (await row.count()) === 1 ? ((await row.getAttribute('data-dsup-child-node')) ?? undefined) : undefined;
+}
+
+test('cluster-wide supervision: the distributed supervisor, its members up, its children on their nodes', async () => {
+  const [node1, node2, node3] = watched.members as [(typeof watched.members)[number], (typeof watched.members)[number], (typeof watched.members)[number]];
+  const section = page.locator(`[data-dsup="${DSUP}"]`);
+  await section.waitFor({ timeout: 10_000 });
+  await waitUntil(async () => (await section.locator('[data-dsup-member][data-dsup-member-status="up"]').count()) === 3, 'three members up');
+  const members = await section.locator('[data-dsup-member]').evaluateAll((els) => els.map((el) => el.getAttribute('data-dsup-member')));
+  assert.deepEqual(members, [node1.name, node2.name, node3.name].sort());
+  let seen: (string | undefined)[] = [];
+  await waitUntil(
+    async () => (seen = [await childNode('moving'), await childNode('staying')])[0] === node3.name && seen[1] === node2.name,
+    () => `moving on ${node3.name}, staying on ${node2.name}; shown: ${seen.join(', ')}`,
+  );
+  // What the page shows is where the registry says each runs.
+  for (const childId of ['moving', 'staying']) {
+    const pid = globals(0).whereisName([DSUP, childId]);
+    assert.equal(await section.locator(`[data-dsup-child="${childId}"]`).getAttribute('data-dsup-child-pid'), pid?.key);
+  }
+  assert.deepEqual(problems, []);
+});
+
 test("a node's loss shows as down, with its history", async () => {
   // Some traffic first, so the screenshot has something on its charts.
   const [node1, node2] = watched.members as [(typeof watched.members)[number], (typeof watched.members)[number]];
@@ -166,6 +207,10 @@ test("a node's loss shows as down, with its history", async () => {
   await page.locator(`[data-log-kind="nodedown"][data-log-node="${lost.name}"]`).waitFor({ timeout: 5000 });
   assert.equal(await page.locator('[data-node][data-role="member"][data-status="up"]').count(), 2);
   await waitUntil(async () => (await page.locator('tr[data-name="sessions"]').count()) === 1, 'the later names on the page');
+  // The distributed supervisor's child on the lost node moved to the next node of its placement; its member there is gone.
+  await waitUntil(async () => (await childNode('moving')) === node2.name, 'the moving child on its second node', 15_000);
+  assert.equal(await childNode('staying'), node2.name);
+  await waitUntil(async () => (await page.locator(`[data-dsup="${DSUP}"] [data-dsup-member="${lost.name}"]`).count()) === 0, 'the lost member gone');
   mkdirSync(join(SCREENSHOT, '..'), { recursive: true });
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   assert.deepEqual(problems, []);

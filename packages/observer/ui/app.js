@@ -34,11 +34,17 @@ function merge(state, patch) {
   }
   if (patch.drops) next.drops = patch.drops;
   if (patch.conflicts !== undefined) next.conflicts = patch.conflicts;
+  if (patch.dsups) {
+    const dsups = new Map(state.dsups);
+    for (const id of patch.dsups.delete) dsups.delete(id);
+    for (const row of patch.dsups.set) dsups.set(row.id, row);
+    next.dsups = dsups;
+  }
   return next;
 }
 
 function fromView(view) {
-  return { ...view, names: new Map(view.names.map((row) => [row.key, row])) };
+  return { ...view, names: new Map(view.names.map((row) => [row.key, row])), dsups: new Map((view.dsups ?? []).map((row) => [row.id, row])) };
 }
 
 const bytes = (n) => (n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB` : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(0)} KiB`);
@@ -141,6 +147,48 @@ function NodeCard({ node }) {
   </article>`;
 }
 
+/**
+ * Cluster-wide supervision, read off the global names: each distributed
+ * supervisor (or singleton) with its members (up or down as the node list
+ * says) and the children it runs, on the node each runs on.
+ */
+function DistributedSupervisors({ dsups, nodes }) {
+  const status = new Map(nodes.map((node) => [node.name, node.status]));
+  const rows = [...dsups.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return html`<section class="dsups" data-dsups-count=${rows.length}>
+    <h2>Cluster-wide supervision <span class="muted">${rows.length} distributed supervisor${rows.length === 1 ? '' : 's'}</span></h2>
+    ${rows.map(
+      (row) => html`<details open class="supervisor" data-dsup=${row.id} data-dsup-singleton=${row.singleton ?? ''}>
+        <summary>
+          <b>${row.singleton ?? row.id}</b> <span class="muted">${row.singleton ? 'singleton' : 'distributed supervisor'}</span>
+          <span class="badge">${row.members.length} member${row.members.length === 1 ? '' : 's'}, ${row.children.length} child${row.children.length === 1 ? '' : 'ren'}</span>
+        </summary>
+        <table>
+          <thead><tr><th>member node</th><th>status</th><th>pid</th></tr></thead>
+          <tbody>
+            ${row.members.map((member) => {
+              const up = status.get(member.node) ?? 'unknown';
+              return html`<tr data-dsup-member=${member.node} data-dsup-member-status=${up}><td>${member.node}</td><td><span class=${`status ${up}`}>${up}</span></td><td><code>${member.pid}</code></td></tr>`;
+            })}
+          </tbody>
+        </table>
+        ${row.children.length === 0
+          ? html`<p class="muted" data-dsup-children-none>no child under a name of the form [id, childId]</p>`
+          : html`<table>
+              <thead><tr><th>child</th><th>node</th><th>pid</th></tr></thead>
+              <tbody>
+                ${row.children.map(
+                  (child) => html`<tr data-dsup-child=${child.id} data-dsup-child-node=${child.node} data-dsup-child-pid=${child.pid}>
+                    <td><code>${child.id}</code></td><td>${child.node}</td><td><code>${child.pid}</code></td>
+                  </tr>`,
+                )}
+              </tbody>
+            </table>`}
+      </details>`,
+    )}
+  </section>`;
+}
+
 function Names({ names, conflicts }) {
   const [filter, setFilter] = useState('');
   const rows = [...names.values()]
@@ -218,6 +266,7 @@ function App({ state, connection }) {
     </section>
     <h2>Nodes</h2>
     <section class="nodes">${state.nodes.map((node) => html`<${NodeCard} key=${node.name} node=${node} />`)}</section>
+    ${state.dsups.size > 0 && html`<${DistributedSupervisors} dsups=${state.dsups} nodes=${state.nodes} />`}
     <div class="columns">
       <${Names} names=${state.names} conflicts=${state.conflicts} />
       <div><${Drops} drops=${state.drops} /><${Log} log=${state.log} /></div>

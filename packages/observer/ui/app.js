@@ -160,8 +160,7 @@ function DistributedSupervisors({ dsups, nodes }) {
     ${rows.map(
       (row) => html`<details open class="supervisor" data-dsup=${row.id} data-dsup-singleton=${row.singleton ?? ''}>
         <summary>
-          <b>${row.singleton ?? row.id}</b> <span class="muted">${row.singleton ? 'singleton' : 'distributed supervisor'}</span>
-          <span class="badge">${row.members.length} member${row.members.length === 1 ? '' : 's'}, ${row.children.length} child${row.children.length === 1 ? '' : 'ren'}</span>
+          <b>${row.singleton ?? row.id}</b> <span class="muted">${row.singleton ? 'singleton' : 'distributed supervisor'}</span> <span class="badge">${row.members.length} member${row.members.length === 1 ? '' : 's'}, ${row.children.length} child${row.children.length === 1 ? '' : 'ren'}</span>
         </summary>
         <table>
           <thead><tr><th>member node</th><th>status</th><th>pid</th></tr></thead>

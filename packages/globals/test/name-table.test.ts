@@ -172,6 +172,22 @@ describe('NameTable against hostile and broken peers', () => {
     assert.ok(f.table.whereis(nameKey('never-5'))?.equals(pid));
   });
 
+  test('a tuple name mutated by its sender after it arrived still leaves the table when released', () => {
+    const f = fixture();
+    const name: Name[] = ['room', 1];
+    const at = epoch(Date.now(), 0, 'p');
+    const pid = remotePid('p', 3);
+    claim(f, 'p', name, pid, at);
+    from(f.table, 'p', { op: 'commit', name, pid, epoch: at });
+    assert.ok(f.table.whereisTuple(['room', 1]) instanceof Pid);
+    name[1] = 99; // the array the table was handed is reused
+    from(f.table, 'p', { op: 'release', name: ['room', 1], epoch: at, reason: 'normal' });
+    assert.equal(f.table.whereisTuple(['room', 1]), undefined, 'the tuple index kept a released name');
+    assert.equal(f.table.whereisTuple(['room', 99]), undefined);
+    assert.equal(f.table.whereis(nameKey(['room', 1])), undefined);
+    assert.equal(f.table.indexedTuples, 0, 'the tuple index kept a branch for a name the table no longer holds');
+  });
+
   test('received names obey the limits of local ones: too long or too deep is malformed', () => {
     const f = fixture();
     assert.throws(() => claim(f, 'p', 'x'.repeat(20_000), remotePid('p', 1), epoch(Date.now(), 0, 'p')), /more than 16384/);

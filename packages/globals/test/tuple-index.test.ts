@@ -32,6 +32,7 @@ test('agrees with a map keyed by canonical encoding under any inserts and delete
           index.delete(name);
           model.delete(key);
         }
+        assert.equal(index.size, model.size, `size after step ${step}`);
         for (const probe of [...probes, name]) assert.equal(index.get(probe), model.get(canonicalName(probe)), `after step ${step}: ${canonicalName(probe)}`);
       });
     }),
@@ -69,8 +70,10 @@ test('deletes prune: nothing is left after every name is deleted', () => {
   const index = new TupleIndex<number>();
   const names = Array.from({ length: 200 }, (_, n) => ['room', n % 7, n]);
   names.forEach((name, n) => index.set(name, n));
+  assert.equal(index.size, 200);
   for (const name of names) index.delete(name);
   for (const name of names) assert.equal(index.get(name), undefined);
+  assert.equal(index.size, 0);
   // The root has no children left (reached through the same public surface: a new set works as on a fresh index).
   index.set(['room'], 1);
   assert.equal(index.get(['room']), 1);

@@ -140,6 +140,11 @@ export class NameTable {
     this.#votes = new VoteLedger(Math.max(2 * host.registerTimeout, 30_000));
   }
 
+  /** How many tuple names the tuple index holds: at most one per record. */
+  get indexedTuples(): number {
+    return this.#tuples.size;
+  }
+
   /** How many release fences (tombstones) are held: bounded by the names this node held or voted for. */
   get tombstones(): number {
     return this.#released.size;
@@ -890,9 +895,11 @@ export class NameTable {
     }
     let record = this.records.get(key);
     if (record === undefined) {
-      record = { name, claims: [], current: undefined };
+      // An array name is copied: a caller that reuses its array after registering must not move the
+      // record's place in the tuple index (it is removed by the elements it was indexed under).
+      record = { name: Array.isArray(name) ? Object.freeze([...name]) : name, claims: [], current: undefined };
       this.records.set(key, record);
-      this.#tuples.set(name, record);
+      this.#tuples.set(record.name, record);
     }
     const existing = record.claims.find((candidate) => candidate.owner === claim.owner);
     if (existing !== undefined) {

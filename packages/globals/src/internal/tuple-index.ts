@@ -20,6 +20,12 @@ export const NOT_A_TUPLE: unique symbol = Symbol('not a flat tuple');
 
 export class TupleIndex<V> {
   readonly #root: TrieNode<V> = { value: undefined, children: undefined };
+  #size = 0;
+
+  /** How many tuples are indexed. */
+  get size(): number {
+    return this.#size;
+  }
 
   /**
    * The value under the flat tuple `name`, undefined when none, or
@@ -52,6 +58,7 @@ export class TupleIndex<V> {
       }
       node = child;
     }
+    if (node.value === undefined) this.#size++;
     node.value = value;
   }
 
@@ -64,7 +71,10 @@ export class TupleIndex<V> {
       if (next === undefined) return;
       path.push(next);
     }
-    path[path.length - 1]!.value = undefined;
+    const last = path[path.length - 1]!;
+    if (last.value === undefined) return;
+    last.value = undefined;
+    this.#size--;
     for (let depth = name.length; depth > 0; depth--) {
       const node = path[depth]!;
       if (node.value !== undefined || (node.children !== undefined && node.children.size > 0)) break;

@@ -278,27 +278,20 @@ async function concurrentAcrossProcesses(node: Node, peers: readonly NodeProcess
   const ops = (peers.length + 1) * CONCURRENT_PER_NODE;
   let round = 0;
   const tags: string[] = [];
-  const register = await measure(async () => {
+  /** Every node at once runs the worker's `fn` (this one directly, the others through invoke); ops/s over the slowest. */
+  const everyNode = async <A>(meter: CpuMeter, fn: 'registerMany' | 'unregisterMany', args: A, local: (node: Node, args: A) => Promise<number>): Promise<number> => {
+    const ms = await meter.around(ops, () => timeIt(() => Promise.all([local(node, args), ...peers.map((peer) => peer.invoke(fn, args, 120_000))])));
+    return perSecond(ops, ms);
+  };
+  const register = await measure(() => {
     const tag = `cross-${round++}`;
     tags.push(tag);
-    const ms = await registerMeter.around(ops, () => timeIt(async () => {
-      await Promise.all([
-        registerMany(node, { tag, count: CONCURRENT_PER_NODE, wave: WAVE }),
-        ...peers.map((peer) => peer.invoke('registerMany', { tag, count: CONCURRENT_PER_NODE, wave: WAVE }, 120_000)),
-      ]);
-    }));
-    return perSecond(ops, ms);
+    return everyNode(registerMeter, 'registerMany', { tag, count: CONCURRENT_PER_NODE, wave: WAVE }, registerMany);
   }, { runs: 3, warmup: 0 });
-  const unregister = await measure(async () => {
+  const unregister = await measure(() => {
     const tag = tags.shift();
     if (tag === undefined) throw new Error('no registered round left to unregister');
-    const ms = await unregisterMeter.around(ops, () => timeIt(async () => {
-      await Promise.all([
-        unregisterMany(node, { tag, count: CONCURRENT_PER_NODE }),
-        ...peers.map((peer) => peer.invoke('unregisterMany', { tag, count: CONCURRENT_PER_NODE }, 120_000)),
-      ]);
-    }));
-    return perSecond(ops, ms);
+    return everyNode(unregisterMeter, 'unregisterMany', { tag, count: CONCURRENT_PER_NODE }, unregisterMany);
   }, { runs: 3, warmup: 0 });
   return { register, unregister, registerCpu: registerMeter.perOp(), unregisterCpu: unregisterMeter.perOp() };
 }

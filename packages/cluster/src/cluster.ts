@@ -455,22 +455,20 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
 
   monitor(watcher: Pid, target: Pid, ref: Ref): void {
     const peer = this.#route(target);
-    if (peer === undefined) {
-      const reason = this.#peers.has(target.node) ? 'noproc' : 'noconnection';
-      queueMicrotask(() => this.#host.down(watcher, ref, target, reason));
-      return;
-    }
+    if (peer === undefined) return this.#unreachable(watcher, ref, target);
     this.#sendTo(peer, 'mon', EnvelopeCodec.body({ w: watcher, t: target, r: ref }));
+  }
+
+  /** A monitor of `target` that cannot be placed fires at once: `noproc` for a pid of an earlier life of a live node, else `noconnection`. */
+  #unreachable(watcher: Pid, ref: Ref, target: Pid): void {
+    const reason = this.#peers.has(target.node) ? 'noproc' : 'noconnection';
+    queueMicrotask(() => this.#host.down(watcher, ref, target, reason));
   }
 
   /** A call's request with its reply port's monitor, one `call` frame (see `Distribution.request`). */
   request(from: Pid | undefined, to: Pid, message: unknown, watcher: Pid, ref: Ref): void {
     const peer = this.#route(to);
-    if (peer === undefined) {
-      const reason = this.#peers.has(to.node) ? 'noproc' : 'noconnection';
-      queueMicrotask(() => this.#host.down(watcher, ref, to, reason));
-      return;
-    }
+    if (peer === undefined) return this.#unreachable(watcher, ref, to);
     this.#sendTo(peer, 'call', this.#userBody(from === undefined ? { t: to, m: message, w: watcher, r: ref } : { t: to, f: from, m: message, w: watcher, r: ref }));
   }
 

@@ -592,7 +592,7 @@ class ReplyPort implements Endpoint, Expirable, Watch {
   open(): void {
     const runtime = this.runtime;
     runtime.table.set(this.pid.id, this);
-    if (runtime.distribution?.request !== undefined && !runtime.isLocal(this.target)) {
+    if (!runtime.isLocal(this.target) && runtime.distribution?.request !== undefined) {
       this.folded = true;
       return;
     }

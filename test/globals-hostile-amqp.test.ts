@@ -58,6 +58,8 @@ function envelope(clusterId: string, as: Node, kind: string, body: unknown): str
   return JSON.stringify({ v: 1, c: clusterId, f: as.name, i: as.creation, k: kind, b: body });
 }
 const globals = (clusterId: string, as: Node, message: unknown): string => envelope(clusterId, as, 'ch', { n: 'globals', m: message });
+/** A registry message as plain JSON (`j`), the form packed batches travel in. */
+const plainGlobals = (clusterId: string, as: Node, message: unknown): string => envelope(clusterId, as, 'ch', { n: 'globals', j: message });
 
 /** Sum of every drop counter a node has: the cluster's by reason and the registry's. */
 function drops(world: World, name: string): number {
@@ -178,6 +180,31 @@ describe('hostile frames on the exchange of a cluster without a secret', () => {
     t.assertUnchanged('after a forged commit');
     assert.ok(drops(world, 'h1') > before.h1, 'h1 (the owner) counted the forged commit as dropped');
     assert.ok(drops(world, 'h3') > before.h3, 'h3 counted the forged commit as dropped');
+  });
+
+  test('packed batches: a forged commit steals nothing, malformed entries and a name nested 5000 deep in a small frame are dropped; all counted', async () => {
+    const t = await start();
+    const world = t.world;
+    const id = t.id;
+    const h2 = world.node('h2');
+    const victim = t.baseline.get('other')!;
+    const before = drops(world, 'h3');
+    const malformedBefore = world.registry('h3').stats.drops.malformed;
+    const received = clusterOf(world.node('h3'))!.stats.received;
+    const commit = (name: string): unknown[] => [4, name, victim.node, victim.creation, victim.id, Date.now(), 0];
+    // Commits of a held name and of a free one, with no claim h3 voted for; the packed form cannot name another epoch node.
+    t.toNode('h3', plainGlobals(id, h2, { op: 'packed', m: [commit('held'), commit('stolen')] }));
+    t.toNode('h3', plainGlobals(id, h2, { op: 'packed', m: [[9, 'x', 1, 0]] }));
+    // Written by hand: JSON.stringify itself would run out of stack on it. About 10 KB: under the frame size from which nesting is scanned.
+    const deepName = `${'['.repeat(5000)}"x"${']'.repeat(5000)}`;
+    t.toNode('h3', plainGlobals(id, h2, { op: 'packed', m: [] }).replace('"m":[]', `"m":[[5,${deepName},${Date.now()},0]]`));
+    // A packed batch in the tagged form: its pid fields arrive as tags, not strings.
+    t.toNode('h3', globals(id, h2, { op: 'packed', m: [[4, 'stolen', { $pid: ['h2', h2.creation, 1] }, h2.creation, 1, Date.now(), 0]] }));
+    await t.settled('h3', received, 4, before);
+    t.assertUnchanged('after hostile packed batches');
+    for (const node of world.names) assert.equal(world.registry(node).whereisName('stolen'), undefined, `${node} resolves the forged name`);
+    assert.equal(world.registry('h3').stats.drops.malformed - malformedBefore, 3, 'the three malformed batches are counted as malformed');
+    assert.ok(drops(world, 'h3') >= before + 5, `each forged commit and each malformed batch is counted (drops went from ${before} to ${drops(world, 'h3')})`);
   });
 
   test('a claim with epoch counter 2^53-1, and one stamped 10 years ahead: the node claims on, peers accept its claims', async () => {

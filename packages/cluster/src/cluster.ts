@@ -118,6 +118,18 @@ export interface ClusterChannel {
   broadcast(message: unknown): void;
   /** To one member; false when it is not a live member. */
   send(node: string, message: unknown): boolean;
+  /**
+   * To one member, as plain JSON: `message` is serialised by
+   * `JSON.stringify` alone and the receiver's handler gets what `JSON.parse`
+   * gives, with no tagged values decoded (a pid must travel as its fields).
+   * For high-volume services whose messages are plain data: it skips the
+   * tagged codec's copy on both ends. Throws `WireEncodeError` for a value
+   * `JSON.stringify` cannot write (a bigint, a cycle); values it leaves out
+   * (`undefined`, functions) are gone, so send only plain data. The handler
+   * must check what it gets, as for `send`, bounding any recursion: below
+   * 16 KiB a frame's nesting is not scanned.
+   */
+  sendPlain(node: string, message: unknown): boolean;
   close(): void;
 }
 
@@ -401,6 +413,12 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
         const peer = this.#peers.get(node);
         if (peer === undefined) return false;
         this.#sendTo(peer, 'ch', this.#userBody({ n: name, m: message }));
+        return true;
+      },
+      sendPlain: (node, message) => {
+        const peer = this.#peers.get(node);
+        if (peer === undefined) return false;
+        this.#sendTo(peer, 'ch', EnvelopeCodec.plainChannelBody(name, message));
         return true;
       },
       close: () => {
@@ -765,7 +783,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
         host.down(body['w'] as Pid, body['r'] as Ref, body['p'] as Pid, body['e']);
         return;
       case 'ch':
-        this.#channelFrame(body['n'] as string, { node: from, creation }, body['m'], size, now);
+        this.#channelFrame(body['n'] as string, { node: from, creation }, 'j' in body ? body['j'] : body['m'], size, now);
         return;
       case 'spawn':
         this.#spawns.onRequest({ node: from, creation }, body);

@@ -218,6 +218,7 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
       return cluster === undefined ? nodes : nodes.filter((peer) => !cluster.isObserver(peer));
     };
     const outbox = new PeerOutbox(
+      node.name,
       () => this.#channel,
       recipients,
       (error, message) => logger.error({ err: error, op: message.op }, 'a registry message could not be sent'),
@@ -249,15 +250,23 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
       this.#channel = cluster.channel(this.#options.channel, (from, raw) => {
         let messages: GlobalsMessage[];
         try {
-          messages = parseMessages(raw);
+          messages = parseMessages(raw, from.node, node.name);
         } catch (error) {
           // Counted here; the cluster layer drops it, counts it as `malformed` and logs it (rate-limited).
           this.stats.dropped++;
           this.stats.drops.malformed++;
           throw error;
         }
+        // The frame's messages reach the actor as one mailbox message, in order: one turn for a batch of hundreds.
+        let accepted: GlobalsMessage[] = [];
+        const deliver = (): void => {
+          if (accepted.length === 1) this.#toServer({ type: '$globals', from: from.node, message: accepted[0]! });
+          else if (accepted.length > 1) this.#toServer({ type: '$globals_batch', from: from.node, messages: accepted });
+          accepted = [];
+        };
         for (const message of messages) {
           if (message.op === 'down') {
+            deliver();
             this.#peerRegistryDown(from.node);
             continue;
           }
@@ -268,8 +277,9 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
           }
           // An observer watches: it answers no claim (nobody counts its vote) and holds nothing to ask about.
           if (this.#observer && (message.op === 'claim' || message.op === 'unregister')) continue;
-          this.#toServer({ type: '$globals', from: from.node, message });
+          accepted.push(message);
         }
+        deliver();
       });
       const onUp = ({ node: peer, creation }: { node: string; creation: string }): void => {
         this.#nonVoters.delete(peer);

@@ -56,7 +56,7 @@ function fixture(peers: string[] = ['p', 'q']): Fixture {
 
 /** A peer's message, validated as the wire would. */
 function from(table: NameTable, peer: string, message: unknown): void {
-  for (const parsed of parseMessages(message)) table.onMessage(peer, parsed);
+  for (const parsed of parseMessages(message, peer, table.self)) table.onMessage(peer, parsed);
 }
 
 const remotePid = (peer: string, id: number): Pid => new Pid(peer, `${peer}-creation`, id);

@@ -73,6 +73,22 @@ export class EnvelopeCodec {
     return JSON.stringify(toWire(body));
   }
 
+  /**
+   * The body of a `ch` frame whose message is plain JSON (`j`), written by
+   * `JSON.stringify` alone: no tagged copy of the message is made, and the
+   * receiver decodes none. Throws `WireEncodeError` for what it cannot write.
+   */
+  static plainChannelBody(channel: string, message: unknown): string {
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(message);
+    } catch (error) {
+      throw new WireEncodeError(`cannot send: ${(error as Error).message}`, '$');
+    }
+    if (json === undefined) throw new WireEncodeError('cannot send: the message is not JSON', '$');
+    return `{"n":${JSON.stringify(channel)},"j":${json}}`;
+  }
+
   /** An envelope around a body from {@link body}; see {@link encode}. */
   frame(kind: Kind, body: string, seq: number, to?: string): string {
     const json = to === undefined ? `${this.#prefix}${kind}","q":${seq},"b":${body}}` : `${this.#prefix}${kind}","q":${seq},"r":${to},"b":${body}}`;
@@ -120,10 +136,16 @@ export class EnvelopeCodec {
     if (q !== undefined && !(Number.isSafeInteger(q) && (q as number) > 0)) throw new WireDecodeError('malformed', 'bad sequence number');
     if (r !== undefined && !isString(r)) throw new WireDecodeError('malformed', 'bad receiver creation');
     if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new WireDecodeError('malformed', 'body is not an object');
-    const body = fromWire(b) as Record<string, unknown>;
+    const body = k === 'ch' && 'j' in b ? plainChannelBody(b as Record<string, unknown>) : (fromWire(b) as Record<string, unknown>);
     validateBody(k as Kind, body);
     return { from: f, creation: i, kind: k as Kind, body, seq: q as number | undefined, to: r as string | undefined };
   }
+}
+
+/** A `ch` body carrying plain JSON (`j`): left as parsed, for the channel's handler to check; it has no `m` beside. */
+function plainChannelBody(body: Record<string, unknown>): Record<string, unknown> {
+  if ('m' in body) throw new WireDecodeError('malformed', 'ch: both m and j');
+  return body;
 }
 
 /**

@@ -73,11 +73,164 @@ const MAX_BATCH = 1024;
 const MAX_SIDS = 64;
 
 /**
- * Validates an incoming registry message, or a batch of them (`{ op: 'batch',
- * messages }`); throws `MalformedMessage` saying what is wrong.
+ * The packed form of the batched ops: each message one array, in a plain
+ * JSON batch `{ op: 'packed', m: [entry, …] }` sent with `sendPlain` (no
+ * tagged codec on either end; docs/protocol.md §5). A pid travels as its
+ * three fields; an epoch as wall and counter, its node implied: the sender
+ * for what a claimant or owner sends about its own claim (claim, commit,
+ * abort, release), the receiver for what answers the receiver's claim
+ * (votes, acks).
+ *
+ * | op            | entry                                                   |
+ * | ------------- | ------------------------------------------------------- |
+ * | claim         | `[0, name, pidNode, pidCreation, pidId, wall, counter, round]` |
+ * | vote yes      | `[1, name, wall, counter, round]`                       |
+ * | vote no       | `[2, name, wall, counter, round, holder]`               |
+ * | vote remote   | `[3, name, wall, counter, round, owner]`                |
+ * | commit        | `[4, name, pidNode, pidCreation, pidId, wall, counter]` |
+ * | abort         | `[5, name, wall, counter]`                              |
+ * | release       | `[6, name, wall, counter, reason, ack (0 or 1)]`        |
+ * | ack of commit | `[7, name, wall, counter]`                              |
+ * | ack of release| `[8, name, wall, counter]`                              |
  */
-export function parseMessages(raw: unknown): GlobalsMessage[] {
-  if (typeof raw === 'object' && raw !== null && (raw as { op?: unknown }).op === 'batch') {
+export type PackedEntry = readonly unknown[];
+
+const CLAIM = 0;
+const VOTE_YES = 1;
+const VOTE_NO = 2;
+const VOTE_REMOTE = 3;
+const COMMIT = 4;
+const ABORT = 5;
+const RELEASE = 6;
+const ACK_COMMIT = 7;
+const ACK_RELEASE = 8;
+
+/**
+ * `message` as a packed entry for `peer`, or undefined when it has no packed
+ * form (an op that is not batched, or an epoch whose node is not the one the
+ * entry implies): then it travels as it is.
+ */
+export function packMessage(message: GlobalsMessage, self: string, peer: string): PackedEntry | undefined {
+  switch (message.op) {
+    case 'claim': {
+      const { name, pid, epoch } = message;
+      return epoch[2] === self ? [CLAIM, name, pid.node, pid.creation, pid.id, epoch[0], epoch[1], message.round ?? 0] : undefined;
+    }
+    case 'vote': {
+      const { name, epoch } = message;
+      if (epoch[2] !== peer) return undefined;
+      const round = message.round ?? 0;
+      if (message.vote === 'yes') return [VOTE_YES, name, epoch[0], epoch[1], round];
+      if (message.vote === 'no') return [VOTE_NO, name, epoch[0], epoch[1], round, message.holder];
+      return [VOTE_REMOTE, name, epoch[0], epoch[1], round, message.owner];
+    }
+    case 'commit': {
+      const { name, pid, epoch } = message;
+      return epoch[2] === self ? [COMMIT, name, pid.node, pid.creation, pid.id, epoch[0], epoch[1]] : undefined;
+    }
+    case 'abort':
+      return message.epoch[2] === self ? [ABORT, message.name, message.epoch[0], message.epoch[1]] : undefined;
+    case 'release': {
+      const { name, epoch } = message;
+      return epoch[2] === self ? [RELEASE, name, epoch[0], epoch[1], message.reason, message.ack === true ? 1 : 0] : undefined;
+    }
+    case 'ack':
+      return message.epoch[2] === peer ? [message.of === 'commit' ? ACK_COMMIT : ACK_RELEASE, message.name, message.epoch[0], message.epoch[1]] : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** Entry lengths by code: anything else is malformed. */
+const PACKED_LENGTHS = [8, 5, 6, 6, 7, 4, 6, 4, 4];
+
+/** Validates a packed entry from `from` (received by `self`) and gives the message it stands for. */
+function unpackEntry(raw: unknown, from: string, self: string): GlobalsMessage {
+  if (!Array.isArray(raw) || !Number.isInteger(raw[0]) || PACKED_LENGTHS[raw[0] as number] !== raw.length) {
+    throw new MalformedMessage('packed: bad entry');
+  }
+  const entry = raw as unknown[];
+  const code = entry[0] as number;
+  const message: Record<string, unknown> = { name: entry[1] };
+  name(message);
+  switch (code) {
+    case CLAIM:
+    case COMMIT: {
+      message['op'] = code === CLAIM ? 'claim' : 'commit';
+      message['pid'] = packedPid(entry[2], entry[3], entry[4]);
+      message['epoch'] = packedEpoch(entry[5], entry[6], from);
+      if (code === CLAIM) message['round'] = packedCount(entry[7]);
+      break;
+    }
+    case VOTE_YES:
+    case VOTE_NO:
+    case VOTE_REMOTE:
+      message['op'] = 'vote';
+      message['epoch'] = packedEpoch(entry[2], entry[3], self);
+      message['round'] = packedCount(entry[4]);
+      if (code === VOTE_YES) message['vote'] = 'yes';
+      else if (code === VOTE_NO) message['vote'] = 'no';
+      else message['vote'] = 'remote';
+      if (code !== VOTE_YES) message[code === VOTE_NO ? 'holder' : 'owner'] = packedText(entry[5]);
+      break;
+    case ABORT:
+      message['op'] = 'abort';
+      message['epoch'] = packedEpoch(entry[2], entry[3], from);
+      break;
+    case RELEASE:
+      message['op'] = 'release';
+      message['epoch'] = packedEpoch(entry[2], entry[3], from);
+      message['reason'] = packedText(entry[4]);
+      if (entry[5] !== 0 && entry[5] !== 1) throw new MalformedMessage('packed: bad release ack');
+      if (entry[5] === 1) message['ack'] = true;
+      break;
+    default:
+      message['op'] = 'ack';
+      message['epoch'] = packedEpoch(entry[2], entry[3], self);
+      message['of'] = code === ACK_COMMIT ? 'commit' : 'release';
+  }
+  return message as unknown as GlobalsMessage;
+}
+
+function packedPid(node: unknown, creation: unknown, id: unknown): Pid {
+  if (typeof node !== 'string' || node.length === 0 || typeof creation !== 'string' || !Number.isSafeInteger(id) || (id as number) < 0) {
+    throw new MalformedMessage('packed: bad pid');
+  }
+  return new Pid(node, creation, id as number);
+}
+
+function packedEpoch(wall: unknown, counter: unknown, node: string): WireEpoch {
+  if (!Number.isSafeInteger(wall) || !Number.isSafeInteger(counter) || (counter as number) < 0) throw new MalformedMessage('packed: bad epoch');
+  return [wall as number, counter as number, node];
+}
+
+function packedCount(value: unknown): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 0) throw new MalformedMessage('packed: bad count');
+  return value as number;
+}
+
+function packedText(value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) throw new MalformedMessage('packed: bad text');
+  return value;
+}
+
+/**
+ * Validates an incoming registry message, a batch of them (`{ op: 'batch',
+ * messages }`), or a packed batch (`{ op: 'packed', m }`, from `from` to
+ * `self`); throws `MalformedMessage` saying what is wrong.
+ */
+export function parseMessages(raw: unknown, from: string, self: string): GlobalsMessage[] {
+  const op = typeof raw === 'object' && raw !== null ? (raw as { op?: unknown }).op : undefined;
+  if (op === 'packed') {
+    const entries = (raw as { m?: unknown }).m;
+    if (!Array.isArray(entries) || entries.length === 0 || entries.length > MAX_BATCH) {
+      throw new MalformedMessage('packed: m must be an array of 1 to 1024 entries');
+    }
+    const messages = new Array<GlobalsMessage>(entries.length);
+    for (let index = 0; index < entries.length; index++) messages[index] = unpackEntry(entries[index], from, self);
+    return messages;
+  }
+  if (op === 'batch') {
     const messages = (raw as { messages?: unknown }).messages;
     if (!Array.isArray(messages) || messages.length === 0 || messages.length > MAX_BATCH) {
       throw new MalformedMessage('batch: messages must be an array of 1 to 1024 messages');

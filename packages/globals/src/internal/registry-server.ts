@@ -12,6 +12,8 @@ export type ServerRequest =
 
 export type ServerInfo =
   | { readonly type: '$globals'; readonly from: string; readonly message: GlobalsMessage }
+  /** The messages of one frame, in order. */
+  | { readonly type: '$globals_batch'; readonly from: string; readonly messages: readonly GlobalsMessage[] }
   | { readonly type: '$globals_nodeup'; readonly node: string; readonly creation?: string }
   /** An observer came up: it learns what this node owns, and is never a voter. */
   | { readonly type: '$globals_observerup'; readonly node: string }
@@ -69,6 +71,9 @@ export const RegistryServer: GenServer<ServerArgs, ServerArgs, ServerRequest> = 
     switch (info.type) {
       case '$globals':
         state.table.onMessage(info.from, info.message);
+        break;
+      case '$globals_batch':
+        for (const message of info.messages) state.table.onMessage(info.from, message);
         break;
       case '$globals_nodeup':
         state.table.onNodeUp(info.node, info.creation);

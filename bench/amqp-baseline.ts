@@ -3,7 +3,11 @@
  * roster (../shared/reference/anchors.md): the baselines of the cluster and
  * registry suites.
  */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { connect, type Channel, type ChannelModel } from 'amqplib';
+import type { RabbitMQ } from '@roster/testkit';
+import { cpuMicrosOf, rawCpuSources } from './cpu.js';
 import { microsPerOp, perSecond, timeIt } from './report.js';
 
 const PAYLOAD = 'x'.repeat(100);
@@ -121,4 +125,120 @@ export async function rawThroughput(url: string, count: number): Promise<number>
     await producer.connection.close();
     await consumer.connection.close();
   }
+}
+
+// ---- the registry's protocol floor -------------------------------------------
+
+const VOTER = fileURLToPath(new URL('./fixtures/raw-voter.ts', import.meta.url));
+
+/** What a raw voter process tells its parent (see ./fixtures/raw-voter.ts). */
+type VoterReply = { readonly queue: string } | { readonly peered: true } | { readonly done: number } | { readonly error: string };
+
+/**
+ * One raw voter process, forked and spoken to one command at a time: each
+ * command's promise settles with the child's next reply, or rejects when it
+ * reports an error or exits.
+ */
+class VoterProcess {
+  readonly #child: ChildProcess;
+  readonly #exited: Promise<void>;
+  #waiting: { resolve: (reply: VoterReply) => void; reject: (error: Error) => void } | undefined;
+  /** Its first reply, sent once it consumes from its queue: that queue's name. */
+  readonly queue: Promise<string>;
+
+  constructor(
+    readonly name: string,
+    url: string,
+  ) {
+    this.#child = fork(VOTER, [name, url], { execArgv: ['--conditions=development', '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.#child.on('message', (reply: VoterReply) => this.#settle(reply));
+    // A dead child's channel errors (EPIPE) on a send: its exit rejects the waiter, this process must not crash.
+    this.#child.on('error', () => {});
+    this.#exited = new Promise((resolve) => this.#child.once('exit', (code, signal) => {
+      this.#waiting?.reject(new Error(`raw voter ${name} exited (${signal ?? code})`));
+      this.#waiting = undefined;
+      resolve();
+    }));
+    this.queue = this.#next().then((reply) => (reply as { queue: string }).queue);
+  }
+
+  get pid(): number {
+    return this.#child.pid!;
+  }
+
+  /** Sends `command` and resolves with the reply to it. */
+  ask(command: object): Promise<VoterReply> {
+    const reply = this.#next();
+    this.#child.send(command);
+    return reply;
+  }
+
+  /** Asks it to close its connection and exit; SIGKILL after `timeout` ms. */
+  async stop(timeout = 5000): Promise<void> {
+    if (this.#child.exitCode !== null || this.#child.signalCode !== null) return;
+    this.#child.send({ cmd: 'stop' });
+    const timer = setTimeout(() => this.#child.kill('SIGKILL'), timeout);
+    await this.#exited;
+    clearTimeout(timer);
+  }
+
+  #next(): Promise<VoterReply> {
+    if (this.#waiting !== undefined) throw new Error(`raw voter ${this.name}: a command while another awaits its reply`);
+    return new Promise((resolve, reject) => (this.#waiting = { resolve, reject }));
+  }
+
+  #settle(reply: VoterReply): void {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    if ('error' in reply) waiting?.reject(new Error(`raw voter ${this.name}: ${reply.error}`));
+    else waiting?.resolve(reply);
+  }
+}
+
+/**
+ * `nodes` raw voter processes that know one another's queues: a registry
+ * reduced to its messages (claim, vote, commit, ack, batched per peer per
+ * turn), every node in its own OS process, this one only coordinating.
+ */
+export interface RawRegistry {
+  /**
+   * Every node registers `perNode` names, `wave` at a time, all at once;
+   * ops/s (`nodes * perNode` registrations) over the wall time of the
+   * slowest, as this process sees it.
+   */
+  round(perNode: number, wave: number): Promise<number>;
+  /** CPU readers (µs so far) of each node's process and the broker, by label, for a `CpuMeter`. */
+  cpuSources(): Record<string, () => number>;
+  stop(): Promise<void>;
+}
+
+export async function startRawRegistry(url: string, broker: RabbitMQ, nodes: number): Promise<RawRegistry> {
+  const voters = Array.from({ length: nodes }, (_, index) => new VoterProcess(`f${index + 1}`, url));
+  const stop = async (): Promise<void> => {
+    await Promise.all(voters.map((voter) => voter.stop()));
+  };
+  try {
+    const queues = await Promise.all(voters.map((voter) => voter.queue));
+    await Promise.all(voters.map((voter) => voter.ask({ cmd: 'peers', queues })));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  let rounds = 0;
+  return {
+    async round(perNode, wave) {
+      const tag = `floor-${rounds++}`;
+      const ms = await timeIt(() => Promise.all(voters.map((voter) => voter.ask({ cmd: 'run', tag, count: perNode, wave }))));
+      return perSecond(nodes * perNode, ms);
+    },
+    cpuSources() {
+      // This process only coordinates: its CPU is not the protocol's. The broker's reader is the one raw baselines use.
+      const { broker: brokerCpu } = rawCpuSources(broker);
+      return {
+        ...Object.fromEntries(voters.map((voter) => [voter.name, () => cpuMicrosOf(voter.pid)])),
+        ...(brokerCpu !== undefined ? { broker: brokerCpu } : {}),
+      };
+    },
+    stop,
+  };
 }

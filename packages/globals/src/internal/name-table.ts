@@ -564,17 +564,22 @@ export class NameTable {
   }
 
   #onClaim(from: string, key: string, name: Name, pid: Pid, epoch: Epoch, round: number): void {
-    const vote = (answer: { vote: 'yes' } | { vote: 'no'; holder: string } | { vote: 'remote'; owner: string }): void => {
-      this.host.sendTo(from, { op: 'vote', name, epoch: toWireEpoch(epoch), ...(round === 0 ? {} : { round }), ...answer } as GlobalsMessage);
+    /** Answers the claim: `yes`, or `no` with the holder, or `remote` with the owner (`other`). */
+    const vote = (answer: 'yes' | 'no' | 'remote', other?: string): void => {
+      const message: Record<string, unknown> = { op: 'vote', name, epoch: toWireEpoch(epoch), vote: answer };
+      if (round !== 0) message['round'] = round;
+      if (answer === 'no') message['holder'] = other;
+      else if (answer === 'remote') message['owner'] = other;
+      this.host.sendTo(from, message as unknown as GlobalsMessage);
     };
     if (this.#local.has(key)) {
-      vote({ vote: 'no', holder: this.self });
+      vote('no', this.self);
       return;
     }
     const own = this.#pending.get(key);
     if (own !== undefined && compareEpochs(own.epoch, epoch) < 0) {
       // Our claim is older: theirs yields.
-      vote({ vote: 'no', holder: this.self });
+      vote('no', this.self);
       return;
     }
     // We voted for another node's claim that may still win (a lock in Erlang's global). An older one: this one
@@ -583,21 +588,21 @@ export class NameTable {
     // vote on each other, so without this both could be granted through us.
     const open = this.#votes.outstanding(key, from, this.host.registerTimeout);
     if (open !== undefined && compareEpochs(open.epoch, epoch) < 0) {
-      vote({ vote: 'no', holder: open.claimant });
+      vote('no', open.claimant);
       return;
     }
     this.#votes.record(from, key, epoch);
     const owner = this.records.get(key)?.current?.owner;
     if (owner !== undefined && owner !== from) {
       // Someone else holds it in our view; the claimant checks that owner's own vote.
-      vote({ vote: 'remote', owner });
+      vote('remote', owner);
       return;
     }
     if (open !== undefined) {
-      vote({ vote: 'remote', owner: open.claimant });
+      vote('remote', open.claimant);
       return;
     }
-    vote({ vote: 'yes' });
+    vote('yes');
   }
 
   #onVote(from: string, message: Extract<GlobalsMessage, { op: 'vote' }>): void {
@@ -672,8 +677,9 @@ export class NameTable {
   }
 
   #awaitAcks(of: 'commit' | 'release', key: string, epoch: Epoch, members: Iterable<string>, done: () => void): void {
-    const live = new Set(this.host.members());
-    const awaiting = new Set([...members].filter((member) => live.has(member)));
+    const live = this.host.members();
+    const awaiting = new Set<string>();
+    for (const member of members) if (live.includes(member)) awaiting.add(member);
     if (awaiting.size === 0) {
       done();
       return;
@@ -901,11 +907,17 @@ export class NameTable {
       this.records.set(key, record);
       this.#tuples.set(record.name, record);
     }
-    const existing = record.claims.find((candidate) => candidate.owner === claim.owner);
-    if (existing !== undefined) {
+    let existing = -1;
+    for (let index = 0; index < record.claims.length; index++) {
+      if (record.claims[index]!.owner === claim.owner) {
+        existing = index;
+        break;
+      }
+    }
+    if (existing !== -1) {
       // One claim per owner: a newer one replaces an older, a stale one is ignored.
-      if (compareEpochs(existing.epoch, claim.epoch) >= 0) return;
-      record.claims = record.claims.filter((candidate) => candidate !== existing);
+      if (compareEpochs(record.claims[existing]!.epoch, claim.epoch) >= 0) return;
+      record.claims = record.claims.filter((_, index) => index !== existing);
     }
     record.claims.push(claim);
     if (claim.owner !== this.self) this.#ownerIndex(claim.owner, key, record);
@@ -958,9 +970,10 @@ export class NameTable {
   }
 
   #pick(record: NameRecord): Claim | undefined {
-    const [first, ...rest] = record.claims;
-    let winner: Claim | undefined = first;
-    for (const next of rest) {
+    const claims = record.claims;
+    let winner: Claim | undefined = claims[0];
+    for (let index = 1; index < claims.length; index++) {
+      const next = claims[index]!;
       if (winner === undefined) return undefined;
       const outcome = resolveConflict(this.policy, record.name, conflictClaim(winner), conflictClaim(next));
       const kept = outcome.winner;

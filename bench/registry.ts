@@ -282,34 +282,40 @@ async function concurrentAcrossProcesses(node: Node, peers: readonly NodeProcess
   const ops = (peers.length + 1) * CONCURRENT_PER_NODE;
   let round = 0;
   const tags: string[] = [];
-  /** Every node at once runs the worker's `fn` (this one directly, the others through invoke); ops/s over the slowest. */
-  const everyNode = async <A>(meter: CpuMeter, fn: 'registerMany' | 'unregisterMany', args: A, local: (node: Node, args: A) => Promise<number>): Promise<number> => {
-    const ms = await meter.around(ops, () => timeIt(() => Promise.all([local(node, args), ...peers.map((peer) => peer.invoke(fn, args, 120_000))])));
+  /**
+   * Every node at once runs the worker's `fn` (this one directly, the others through invoke); ops/s over the
+   * slowest. A warm-up run (JIT, heap sizing: the first rounds run at a third of the later ones' rate) is not metered.
+   */
+  const everyNode = async <A>(meter: CpuMeter, warm: boolean, fn: 'registerMany' | 'unregisterMany', args: A, local: (node: Node, args: A) => Promise<number>): Promise<number> => {
+    const run = (): Promise<number> => timeIt(() => Promise.all([local(node, args), ...peers.map((peer) => peer.invoke(fn, args, 120_000))]));
+    const ms = await (warm ? run() : meter.around(ops, run));
     return perSecond(ops, ms);
   };
-  const rosterRegister = (): Promise<number> => {
+  const rosterRegister = (warm: boolean): Promise<number> => {
     const tag = `cross-${round++}`;
     tags.push(tag);
-    return everyNode(registerMeter, 'registerMany', { tag, count: CONCURRENT_PER_NODE, wave: WAVE }, registerMany);
+    return everyNode(registerMeter, warm, 'registerMany', { tag, count: CONCURRENT_PER_NODE, wave: WAVE }, registerMany);
   };
   // The floor's voters live only for these runs: idle, they would still be 3 more processes on 2 cores.
   const floorNodes = await startRawRegistry(broker.url, broker, peers.length + 1);
   const floorMeter = new CpuMeter(floorNodes.cpuSources());
+  const floorRegister = (warm: boolean): Promise<number> => {
+    const run = (): Promise<number> => floorNodes.round(CONCURRENT_PER_NODE, WAVE);
+    return warm ? run() : floorMeter.around(ops, run);
+  };
   let register: Measurement;
   let floor: Measurement;
   try {
-    [register, floor] = await measureInterleaved(
-      [rosterRegister, () => floorMeter.around(ops, () => floorNodes.round(CONCURRENT_PER_NODE, WAVE))],
-      { runs: 3, warmup: 0 },
-    );
+    [register, floor] = await measureInterleaved([rosterRegister, floorRegister], { runs: 3, warmup: 1 });
   } finally {
     await floorNodes.stop();
   }
-  const unregister = await measure(() => {
+  // As many rounds as registered ones: the warm-up's names are unregistered by the warm-up here.
+  const unregister = await measure((warm) => {
     const tag = tags.shift();
     if (tag === undefined) throw new Error('no registered round left to unregister');
-    return everyNode(unregisterMeter, 'unregisterMany', { tag, count: CONCURRENT_PER_NODE }, unregisterMany);
-  }, { runs: 3, warmup: 0 });
+    return everyNode(unregisterMeter, warm, 'unregisterMany', { tag, count: CONCURRENT_PER_NODE }, unregisterMany);
+  }, { runs: 3, warmup: 1 });
   return { register, unregister, registerCpu: registerMeter.perOp(), unregisterCpu: unregisterMeter.perOp(), floor, floorCpu: floorMeter.perOp() };
 }
 

@@ -48,11 +48,11 @@ function overTheWire(messages: readonly GlobalsMessage[]): GlobalsMessage[] {
   return parseMessages(JSON.parse(JSON.stringify({ op: 'packed', m: entries })), SENDER, RECEIVER);
 }
 
-/** A message as the table reads it: absent optional fields and their defaults alike (`round` 0, `ack` absent); the parser's cached key left out. */
+/** A message as the table reads it: absent optional fields and their defaults alike (`round` 0, `ack` absent or false); the parser's cached key left out. */
 function normalised(message: GlobalsMessage): Record<string, unknown> {
   const copy: Record<string, unknown> = Object.fromEntries(Object.entries(message));
   if (copy['round'] === undefined || copy['round'] === 0) delete copy['round'];
-  if (copy['ack'] === undefined) delete copy['ack'];
+  if (copy['ack'] === undefined || copy['ack'] === false) delete copy['ack'];
   for (const key of Object.keys(copy)) if (copy[key] === undefined) delete copy[key];
   if (copy['pid'] instanceof Pid) copy['pid'] = (copy['pid'] as Pid).key;
   return copy;

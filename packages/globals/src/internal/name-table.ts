@@ -565,12 +565,16 @@ export class NameTable {
 
   #onClaim(from: string, key: string, name: Name, pid: Pid, epoch: Epoch, round: number): void {
     /** Answers the claim: `yes`, or `no` with the holder, or `remote` with the owner (`other`). */
-    const vote = (answer: 'yes' | 'no' | 'remote', other?: string): void => {
-      const message: Record<string, unknown> = { op: 'vote', name, epoch: toWireEpoch(epoch), vote: answer };
-      if (round !== 0) message['round'] = round;
-      if (answer === 'no') message['holder'] = other;
-      else if (answer === 'remote') message['owner'] = other;
-      this.host.sendTo(from, message as unknown as GlobalsMessage);
+    const vote = (answer: 'yes' | 'no' | 'remote', other = ''): void => {
+      const wire = toWireEpoch(epoch);
+      this.host.sendTo(
+        from,
+        answer === 'yes'
+          ? { op: 'vote', name, epoch: wire, round, vote: 'yes' }
+          : answer === 'no'
+            ? { op: 'vote', name, epoch: wire, round, vote: 'no', holder: other }
+            : { op: 'vote', name, epoch: wire, round, vote: 'remote', owner: other },
+      );
     };
     if (this.#local.has(key)) {
       vote('no', this.self);

@@ -144,52 +144,48 @@ export function packMessage(message: GlobalsMessage, self: string, peer: string)
 /** Entry lengths by code: anything else is malformed. */
 const PACKED_LENGTHS = [8, 5, 6, 6, 7, 4, 6, 4, 4];
 
-/** Validates a packed entry from `from` (received by `self`) and gives the message it stands for. */
+/**
+ * Validates a packed entry from `from` (received by `self`) and gives the
+ * message it stands for, built as an object literal per op (one shape each,
+ * as the table's handlers see from the tagged path).
+ */
 function unpackEntry(raw: unknown, from: string, self: string): GlobalsMessage {
   if (!Array.isArray(raw) || !Number.isInteger(raw[0]) || PACKED_LENGTHS[raw[0] as number] !== raw.length) {
     throw new MalformedMessage('packed: bad entry');
   }
   const entry = raw as unknown[];
-  const code = entry[0] as number;
-  const message: Record<string, unknown> = { name: entry[1] };
-  name(message);
-  switch (code) {
+  const name = entry[1] as Name;
+  let message: GlobalsMessage;
+  switch (entry[0] as number) {
     case CLAIM:
-    case COMMIT: {
-      message['op'] = code === CLAIM ? 'claim' : 'commit';
-      message['pid'] = packedPid(entry[2], entry[3], entry[4]);
-      message['epoch'] = packedEpoch(entry[5], entry[6], from);
-      if (code === CLAIM) message['round'] = packedCount(entry[7]);
+      message = { op: 'claim', name, pid: packedPid(entry[2], entry[3], entry[4]), epoch: packedEpoch(entry[5], entry[6], from), round: packedCount(entry[7]) };
       break;
-    }
+    case COMMIT:
+      message = { op: 'commit', name, pid: packedPid(entry[2], entry[3], entry[4]), epoch: packedEpoch(entry[5], entry[6], from) };
+      break;
     case VOTE_YES:
+      message = { op: 'vote', name, epoch: packedEpoch(entry[2], entry[3], self), round: packedCount(entry[4]), vote: 'yes' };
+      break;
     case VOTE_NO:
+      message = { op: 'vote', name, epoch: packedEpoch(entry[2], entry[3], self), round: packedCount(entry[4]), vote: 'no', holder: packedText(entry[5]) };
+      break;
     case VOTE_REMOTE:
-      message['op'] = 'vote';
-      message['epoch'] = packedEpoch(entry[2], entry[3], self);
-      message['round'] = packedCount(entry[4]);
-      if (code === VOTE_YES) message['vote'] = 'yes';
-      else if (code === VOTE_NO) message['vote'] = 'no';
-      else message['vote'] = 'remote';
-      if (code !== VOTE_YES) message[code === VOTE_NO ? 'holder' : 'owner'] = packedText(entry[5]);
+      message = { op: 'vote', name, epoch: packedEpoch(entry[2], entry[3], self), round: packedCount(entry[4]), vote: 'remote', owner: packedText(entry[5]) };
       break;
     case ABORT:
-      message['op'] = 'abort';
-      message['epoch'] = packedEpoch(entry[2], entry[3], from);
+      message = { op: 'abort', name, epoch: packedEpoch(entry[2], entry[3], from) };
       break;
-    case RELEASE:
-      message['op'] = 'release';
-      message['epoch'] = packedEpoch(entry[2], entry[3], from);
-      message['reason'] = packedText(entry[4]);
-      if (entry[5] !== 0 && entry[5] !== 1) throw new MalformedMessage('packed: bad release ack');
-      if (entry[5] === 1) message['ack'] = true;
+    case RELEASE: {
+      const ack = entry[5];
+      if (ack !== 0 && ack !== 1) throw new MalformedMessage('packed: bad release ack');
+      message = { op: 'release', name, epoch: packedEpoch(entry[2], entry[3], from), reason: packedText(entry[4]), ack: ack === 1 };
       break;
+    }
     default:
-      message['op'] = 'ack';
-      message['epoch'] = packedEpoch(entry[2], entry[3], self);
-      message['of'] = code === ACK_COMMIT ? 'commit' : 'release';
+      message = { op: 'ack', name, epoch: packedEpoch(entry[2], entry[3], self), of: entry[0] === ACK_COMMIT ? 'commit' : 'release' };
   }
-  return message as unknown as GlobalsMessage;
+  nameOf(message as unknown as Record<string, unknown>);
+  return message;
 }
 
 function packedPid(node: unknown, creation: unknown, id: unknown): Pid {
@@ -247,13 +243,13 @@ export function parseMessage(raw: unknown): GlobalsMessage {
   switch (message['op']) {
     case 'claim':
     case 'commit':
-      name(message);
+      nameOf(message);
       pid(message, 'pid');
       epoch(message['epoch']);
       if (message['round'] !== undefined) count(message, 'round');
       break;
     case 'vote':
-      name(message);
+      nameOf(message);
       epoch(message['epoch']);
       if (message['round'] !== undefined) count(message, 'round');
       if (message['vote'] === 'no') text(message, 'holder');
@@ -261,17 +257,17 @@ export function parseMessage(raw: unknown): GlobalsMessage {
       else if (message['vote'] !== 'yes') throw new MalformedMessage('vote: bad vote');
       break;
     case 'release':
-      name(message);
+      nameOf(message);
       epoch(message['epoch']);
       text(message, 'reason');
       if (message['ack'] !== undefined && typeof message['ack'] !== 'boolean') throw new MalformedMessage('release: bad ack');
       break;
     case 'abort':
-      name(message);
+      nameOf(message);
       epoch(message['epoch']);
       break;
     case 'ack':
-      name(message);
+      nameOf(message);
       epoch(message['epoch']);
       if (message['of'] !== 'commit' && message['of'] !== 'release') throw new MalformedMessage('ack: bad of');
       break;
@@ -281,7 +277,7 @@ export function parseMessage(raw: unknown): GlobalsMessage {
         if (!Array.isArray(claims)) throw new MalformedMessage('sync: claims is not an array');
         for (const claim of claims) {
           if (typeof claim !== 'object' || claim === null) throw new MalformedMessage('sync: bad claim');
-          name(claim as Record<string, unknown>);
+          nameOf(claim as Record<string, unknown>);
           pid(claim as Record<string, unknown>, 'pid');
           epoch((claim as Record<string, unknown>)['epoch']);
         }
@@ -296,7 +292,7 @@ export function parseMessage(raw: unknown): GlobalsMessage {
       break;
     }
     case 'unregister':
-      name(message);
+      nameOf(message);
       count(message, 'qid');
       break;
     case 'unregistered':
@@ -305,7 +301,7 @@ export function parseMessage(raw: unknown): GlobalsMessage {
     case 'down':
       break;
     case 'whereis':
-      name(message);
+      nameOf(message);
       count(message, 'qid');
       break;
     case 'where':
@@ -323,7 +319,7 @@ export function parseMessage(raw: unknown): GlobalsMessage {
  * make this node hold what it would refuse) and keeps its key on the message
  * (`keyOf`), so it is encoded once.
  */
-function name(message: Record<string, unknown>): void {
+function nameOf(message: Record<string, unknown>): void {
   if (!('name' in message)) throw new MalformedMessage('missing name');
   try {
     (message as Record<PropertyKey, unknown>)[KEY] = globalKey(message['name'] as Name);

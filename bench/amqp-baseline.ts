@@ -197,8 +197,9 @@ class VoterProcess {
 
 /**
  * `nodes` raw voter processes that know one another's queues: a registry
- * reduced to its messages (claim, vote, commit, ack, batched per peer per
- * turn), every node in its own OS process, this one only coordinating.
+ * reduced to its messages (claim, vote, commit, ack; release, ack; batched
+ * per peer per turn), every node in its own OS process, this one only
+ * coordinating.
  */
 export interface RawRegistry {
   /**
@@ -207,6 +208,12 @@ export interface RawRegistry {
    * slowest, as this process sees it.
    */
   round(perNode: number, wave: number): Promise<number>;
+  /**
+   * Every node unregisters the names it registered in the oldest round not
+   * yet unregistered, all at once (each done when every peer acked its
+   * release); ops/s over the slowest, as `round`.
+   */
+  unregisterRound(): Promise<number>;
   /** CPU readers (µs so far) of each node's process and the broker, by label, for a `CpuMeter`. */
   cpuSources(): Record<string, () => number>;
   stop(): Promise<void>;
@@ -225,11 +232,22 @@ export async function startRawRegistry(url: string, broker: RabbitMQ, nodes: num
     throw error;
   }
   let rounds = 0;
+  /** The rounds registered and not yet unregistered, oldest first: their tags and names per node. */
+  const registered: { tag: string; perNode: number }[] = [];
+  /** Sends `command` to every node at once: ops/s over the wall time until the slowest has answered. */
+  const everyVoter = async (command: object, ops: number): Promise<number> =>
+    perSecond(ops, await timeIt(() => Promise.all(voters.map((voter) => voter.ask(command)))));
   return {
     async round(perNode, wave) {
       const tag = `floor-${rounds++}`;
-      const ms = await timeIt(() => Promise.all(voters.map((voter) => voter.ask({ cmd: 'run', tag, count: perNode, wave }))));
-      return perSecond(nodes * perNode, ms);
+      const opsPerSecond = await everyVoter({ cmd: 'run', tag, count: perNode, wave }, nodes * perNode);
+      registered.push({ tag, perNode });
+      return opsPerSecond;
+    },
+    async unregisterRound() {
+      const oldest = registered.shift();
+      if (oldest === undefined) throw new Error('the raw registry has no registered round left to unregister');
+      return everyVoter({ cmd: 'unregister', tag: oldest.tag, count: oldest.perNode }, nodes * oldest.perNode);
     },
     cpuSources() {
       // This process only coordinates: its CPU is not the protocol's. The broker's reader is the one raw baselines use.

@@ -566,6 +566,8 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
 
   /** A listener's error is the listener's: logged, never a crash of the registry actor that emitted. */
   #emitSafely<E extends keyof GlobalsEvents>(event: E, ...args: Parameters<GlobalsEvents[E]>): void {
+    // Every name's every change comes here: with nobody listening, not even the listeners' copy is made.
+    if (this.listenerCount(event) === 0) return;
     for (const listener of this.listeners(event)) {
       try {
         (listener as (...values: unknown[]) => void).apply(this, args);

@@ -3,12 +3,14 @@
  * claims still hold others back: it must answer exactly as a plain model
  * (one map keyed by claimant and name, in order of voting) under any
  * sequence of votes, settlements, forgotten claimants and passing time,
- * with a mocked clock so expiry by age is part of the space.
+ * with a mocked clock so expiry by age is part of the space; and the table
+ * under it (shared with the release fences) keeps one value per name and node.
  */
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import fc from 'fast-check';
 import { compareEpochs, sameEpoch, type Epoch } from '../src/epoch.js';
+import { KeyedByNode } from '../src/internal/keyed-by-node.js';
 import { VoteLedger } from '../src/internal/vote-ledger.js';
 
 const envSeed = process.env['ROSTER_SEED'];
@@ -113,4 +115,21 @@ test('stays bounded by age: votes older than the ttl are forgotten as new ones c
   assert.ok(ledger.size <= TTL + 1, `${ledger.size} votes held with a ${TTL} ms ttl`);
   assert.equal(ledger.votedFor('a', 'k4999', { wall: 4999, counter: 0, node: 'a' }), true);
   assert.equal(ledger.votedFor('a', 'k0', { wall: 0, counter: 0, node: 'a' }), false);
+});
+
+test('the table under the ledger and the release fences: values set again stay one each, expiry and forget drop exactly theirs', () => {
+  const table = new KeyedByNode<number>();
+  for (let n = 0; n < 200_000; n++) table.set('k', n % 2 === 0 ? 'a' : 'b', n);
+  assert.equal(table.size, 2);
+  assert.equal(table.get('k', 'a'), 199_998);
+  assert.equal(table.get('k', 'b'), 199_999);
+  table.set('other', 'a', -1);
+  table.expire(() => false);
+  assert.equal(table.size, 3, 'nothing expires while the oldest is young');
+  // The oldest first: 'k'/'a' and 'k'/'b' were set before 'other'/'a'.
+  table.expire((value) => value >= 0);
+  assert.deepEqual([table.get('k', 'a'), table.get('k', 'b'), table.get('other', 'a')], [undefined, undefined, -1]);
+  table.set('k', 'b', 5);
+  table.forget('a');
+  assert.deepEqual([table.size, table.get('other', 'a'), table.get('k', 'b'), [...table.valuesOf('k')]], [1, undefined, 5, [5]]);
 });

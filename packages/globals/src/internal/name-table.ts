@@ -6,6 +6,7 @@ import { compareEpochs, HybridLogicalClock, sameEpoch, type Epoch } from '../epo
 import { RegistryUnavailableError } from '../errors.js';
 import { fromWireEpoch, keyOf, toWireEpoch, type GlobalsMessage, type WireClaim } from './protocol.js';
 import { SyncAssembly } from './sync-assembly.js';
+import { KeyedByNode } from './keyed-by-node.js';
 import { VoteLedger } from './vote-ledger.js';
 
 /** A committed claim: `owner` holds `name` for `pid` since `epoch`. */
@@ -121,12 +122,13 @@ export class NameTable {
   readonly #answers = new Map<string, { tokens: number; refilled: number; sids: Set<number>; timer: NodeJS.Timeout | undefined }>();
   #joining: { awaiting: Set<string>; nudge: NodeJS.Timeout; timer: NodeJS.Timeout; done: () => void } | undefined;
   /**
-   * Fencing of releases: by `owner\0key`, the newest epoch that owner released
-   * for that name (and when we learnt it, for expiry). A commit or sync entry
-   * of that owner at or below it is a stale message (a duplicate, or one a
-   * reordering delivered after its release) and must not bring the claim back.
+   * Fencing of releases: by name and owner, the newest epoch that owner
+   * released for that name (and when we learnt it, for expiry). A commit or
+   * sync entry of that owner at or below it is a stale message (a duplicate,
+   * or one a reordering delivered after its release) and must not bring the
+   * claim back.
    */
-  readonly #released = new Map<string, { epoch: Epoch; at: number }>();
+  readonly #released = new KeyedByNode<{ readonly epoch: Epoch; readonly at: number }>();
   readonly clock: HybridLogicalClock;
   readonly self: string;
   #nextId = 1;
@@ -900,7 +902,7 @@ export class NameTable {
 
   #addClaim(key: string, name: Name, claim: Claim): void {
     if (claim.owner !== this.self) {
-      const released = this.#released.get(`${claim.owner}\u0000${key}`);
+      const released = this.#released.get(key, claim.owner);
       if (released !== undefined && compareEpochs(claim.epoch, released.epoch) <= 0) return; // released already: a stale message
     }
     let record = this.records.get(key);
@@ -987,22 +989,17 @@ export class NameTable {
   }
 
   #tombstone(owner: string, key: string, epoch: Epoch): void {
-    const id = `${owner}\u0000${key}`;
-    const previous = this.#released.get(id);
+    const previous = this.#released.get(key, owner);
     if (previous !== undefined && compareEpochs(previous.epoch, epoch) >= 0) return;
     const now = Date.now();
-    this.#released.delete(id); // re-inserted last: the map stays in order of arrival
-    this.#released.set(id, { epoch, at: now });
+    this.#released.set(key, owner, { epoch, at: now });
     // Expire the oldest: a stale copy of a message does not linger in a broker for minutes.
-    for (const [oldest, entry] of this.#released) {
-      if (now - entry.at < TOMBSTONE_TTL_MS) break;
-      this.#released.delete(oldest);
-    }
+    this.#released.expire((fence) => now - fence.at >= TOMBSTONE_TTL_MS);
   }
 
   /** Forgets the release fences and the sync fence of `node`: its new incarnation starts afresh. */
   #forgetFences(node: string): void {
-    for (const id of this.#released.keys()) if (id.startsWith(`${node}\u0000`)) this.#released.delete(id);
+    this.#released.forget(node);
     this.#syncFences.delete(node);
   }
 

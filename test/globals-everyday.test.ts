@@ -226,6 +226,24 @@ describe('globals in everyday operation (shipped defaults, no sync())', () => {
     }
   });
 
+  test('long names registered at once, more than one frame holds: every one yes and resolved everywhere, then released everywhere', async () => {
+    // 100 names of 15,000 characters batched in one turn are ~1.5 MB, past the 1 MiB frame: the batch must split, not fail.
+    const broker = new MemoryBroker();
+    const a = await start(broker, 'a');
+    const b = await start(broker, 'b');
+    const c = await start(broker, 'c');
+    const names = Array.from({ length: 100 }, (_, i) => `${i}-${'n'.repeat(15_000)}`);
+    const pids = names.map(() => idle(a));
+    const answers = await Promise.all(names.map((name, i) => globals(a).registerName(name, pids[i]!)));
+    assert.deepEqual(new Set(answers), new Set(['yes']));
+    for (const node of [b, c]) {
+      const missing = names.filter((name, i) => globals(node).whereisName(name)?.equals(pids[i]!) !== true).length;
+      assert.equal(missing, 0, `${node.name} resolves every long name when registerName resolves`);
+    }
+    await Promise.all(names.map((name) => globals(a).unregisterName(name)));
+    for (const node of [a, b, c]) assert.equal(names.filter((name) => globals(node).whereisName(name) !== undefined).length, 0, `${node.name}: none left`);
+  });
+
   test('unregisterName works from any node (global:unregister_name)', async () => {
     const broker = new MemoryBroker();
     const a = await start(broker, 'a');

@@ -32,6 +32,33 @@ async function start(broker: MemoryBroker, name: string, options: GlobalsRegistr
 
 const globals = (node: Node): GlobalsRegistry => node.registry<GlobalsRegistry>('globals');
 
+/**
+ * The carrier of a node of an older roster, as far as the registry's wire
+ * goes: it never says in a sync that it reads packed batches, never hears
+ * that others do (so it sends none), and drops any it is sent (an older
+ * node's registry refuses them as malformed).
+ */
+class OlderRosterTransport extends MemoryTransport {
+  packedDropped = 0;
+
+  override emit(event: 'up' | 'down' | 'frame', ...args: unknown[]): boolean {
+    if (event === 'frame' && String(args[0]).includes('"op":"packed"')) {
+      this.packedDropped++;
+      return false;
+    }
+    const emit = super.emit as (event: string, ...args: unknown[]) => boolean;
+    return event === 'frame' ? emit.call(this, event, String(args[0]).replace(',"packed":true', '')) : emit.call(this, event, ...args);
+  }
+
+  override send(address: string, frame: string): void {
+    super.send(address, frame.replace(',"packed":true', ''));
+  }
+
+  override broadcast(frame: string): void {
+    super.broadcast(frame.replace(',"packed":true', ''));
+  }
+}
+
 /** A process that waits until told to stop. */
 function idle(node: Node): Pid {
   return node.spawn(async (self) => {
@@ -242,6 +269,33 @@ describe('globals in everyday operation (shipped defaults, no sync())', () => {
     }
     await Promise.all(names.map((name) => globals(a).unregisterName(name)));
     for (const node of [a, b, c]) assert.equal(names.filter((name) => globals(node).whereisName(name) !== undefined).length, 0, `${node.name}: none left`);
+  });
+
+  test('a rolling upgrade: nodes that read packed batches send an older node only the tagged form, and every registration goes through', async () => {
+    const broker = new MemoryBroker();
+    const a = await start(broker, 'a');
+    const bTransport = new MemoryTransport({ broker });
+    let packedAtB = 0;
+    bTransport.on('frame', (frame) => {
+      if (frame.includes('"op":"packed"')) packedAtB++;
+    });
+    const b = await Node.start({ name: 'b', logLevel: 'silent', cluster: { transport: bTransport }, registries: { globals: new GlobalsRegistry() } });
+    running.push(b);
+    const older = new OlderRosterTransport({ broker });
+    const c = await Node.start({ name: 'c', logLevel: 'silent', cluster: { transport: older }, registries: { globals: new GlobalsRegistry() } });
+    running.push(c);
+    const register = (node: Node, prefix: string): Promise<('yes' | 'no')[]> =>
+      Promise.all(Array.from({ length: 200 }, (_, i) => globals(node).registerName(`${prefix}-${i}`, idle(node))));
+    const answers = (await Promise.all([register(a, 'from-a'), register(b, 'from-b'), register(c, 'from-c')])).flat();
+    assert.deepEqual(new Set(answers), new Set(['yes']), 'every registration is granted, the older node voting on each');
+    for (const node of [a, b, c]) {
+      for (const prefix of ['from-a', 'from-b', 'from-c']) {
+        const missing = Array.from({ length: 200 }, (_, i) => `${prefix}-${i}`).filter((name) => globals(node).whereisName(name) === undefined).length;
+        assert.equal(missing, 0, `${node.name} resolves every ${prefix} name`);
+      }
+    }
+    assert.equal(older.packedDropped, 0, 'the older node was never sent a packed batch');
+    assert.ok(packedAtB > 0, 'the two newer nodes do use packed batches between them');
   });
 
   test('unregisterName works from any node (global:unregister_name)', async () => {

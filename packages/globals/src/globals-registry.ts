@@ -257,6 +257,8 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
           this.stats.drops.malformed++;
           throw error;
         }
+        // A peer that sends packed batches, or says in a sync that it reads them, gets them from here on.
+        if ((raw as { op?: unknown }).op === 'packed') outbox.speaksPacked(from.node);
         // The frame's messages reach the actor as one mailbox message, in order: one turn for a batch of hundreds.
         let accepted: GlobalsMessage[] = [];
         const deliver = (): void => {
@@ -265,6 +267,7 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
           accepted = [];
         };
         for (const message of messages) {
+          if (message.op === 'sync' && message.packed === true) outbox.speaksPacked(from.node);
           if (message.op === 'down') {
             deliver();
             this.#peerRegistryDown(from.node);
@@ -289,6 +292,8 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
         this.#emitSafely('nodeup', peer);
       };
       const onDown = ({ node: peer }: { node: string }): void => {
+        // Its next incarnation may run an older roster: tagged batches until it says otherwise.
+        outbox.forget(peer);
         const wasVoter = !this.#nonVoters.delete(peer);
         if (wasVoter) this.#toServer({ type: '$globals_nodedown', node: peer });
         this.#emitSafely('nodedown', peer);

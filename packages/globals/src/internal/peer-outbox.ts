@@ -18,6 +18,13 @@ const MAX_BATCH = 256;
  */
 export class PeerOutbox {
   readonly #queues = new Map<string, GlobalsMessage[]>();
+  /**
+   * Peers known to read packed batches: they said so in a sync (`packed:
+   * true`) or sent one. The others (a node of an older roster, during a
+   * rolling upgrade, or a peer whose first sync has not come yet) get the
+   * tagged `batch` form, which every version reads.
+   */
+  readonly #packedPeers = new Set<string>();
   #scheduled = false;
 
   constructor(
@@ -28,6 +35,16 @@ export class PeerOutbox {
     /** A message that could not be sent (it cannot cross the wire): logged by the owner, never thrown into the protocol. */
     readonly failed: (error: unknown, message: GlobalsMessage) => void,
   ) {}
+
+  /** `peer` reads packed batches (see {@link PeerOutbox}). */
+  speaksPacked(peer: string): void {
+    this.#packedPeers.add(peer);
+  }
+
+  /** `peer` went down or came up anew: until it says otherwise, it may be of an older version. */
+  forget(peer: string): void {
+    this.#packedPeers.delete(peer);
+  }
 
   broadcast(message: GlobalsMessage): void {
     for (const peer of this.members()) this.send(peer, message);
@@ -57,6 +74,10 @@ export class PeerOutbox {
     const queue = this.#queues.get(peer);
     if (queue === undefined) return;
     this.#queues.delete(peer);
+    if (!this.#packedPeers.has(peer)) {
+      this.#sendTagged(peer, queue);
+      return;
+    }
     let run: PackedEntry[] = [];
     let runMessages: GlobalsMessage[] = [];
     const sendRun = (): void => {
@@ -92,9 +113,28 @@ export class PeerOutbox {
     }
   }
 
+  /** The tagged form, for a peer not known to read packed batches: `{ op: 'batch', messages }`, MAX_BATCH at a time. */
+  #sendTagged(peer: string, queue: readonly GlobalsMessage[]): void {
+    for (let start = 0; start < queue.length; start += MAX_BATCH) {
+      const messages = queue.slice(start, start + MAX_BATCH);
+      if (messages.length === 1) {
+        this.#sendOne(peer, messages[0]!);
+        continue;
+      }
+      try {
+        this.channel()?.send(peer, { op: 'batch', messages });
+      } catch {
+        // One of them cannot cross: send them one by one so only that one is lost.
+        for (const message of messages) this.#sendOne(peer, message);
+      }
+    }
+  }
+
   #sendOne(peer: string, message: GlobalsMessage): boolean {
+    // Every sync says this node reads packed batches: how a peer learns it may send them (docs/protocol.md §5).
+    const sent = message.op === 'sync' ? { ...message, packed: true } : message;
     try {
-      return this.channel()?.send(peer, message) ?? false;
+      return this.channel()?.send(peer, sent) ?? false;
     } catch (error) {
       this.failed(error, message);
       return false;

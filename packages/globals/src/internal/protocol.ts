@@ -52,6 +52,8 @@ export type GlobalsMessage =
       readonly sids: readonly number[];
       /** More parts of this sync follow (a node's claims travel in size-bounded parts). */
       readonly more?: boolean;
+      /** The sender reads packed batches (`{ op: 'packed' }`): the receiver may send it them. Absent from older nodes. */
+      readonly packed?: boolean;
     }
   | { readonly op: 'whereis'; readonly name: Name; readonly qid: number }
   | { readonly op: 'where'; readonly qid: number; readonly pid: Pid | null }
@@ -285,6 +287,7 @@ export function parseMessage(raw: unknown): GlobalsMessage {
       epoch(message['at']);
       if (typeof message['want'] !== 'boolean') throw new MalformedMessage('sync: bad want');
       if (message['more'] !== undefined && typeof message['more'] !== 'boolean') throw new MalformedMessage('sync: bad more');
+      if (message['packed'] !== undefined && typeof message['packed'] !== 'boolean') throw new MalformedMessage('sync: bad packed');
       const sids = message['sids'];
       if (!Array.isArray(sids) || sids.length > MAX_SIDS || !sids.every((sid) => Number.isSafeInteger(sid) && sid > 0)) {
         throw new MalformedMessage(`sync: sids must be an array of at most ${MAX_SIDS} positive integers`);

@@ -404,23 +404,20 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     if (this.#channels.has(name)) throw new TypeError(`channel: ${JSON.stringify(name)} is already open`);
     this.#channels.set(name, handler);
     if (this.#early.has(name)) queueMicrotask(() => this.#drainEarly(name, handler));
+    /** A `ch` frame to one live member, its body encoded only when there is one; false when `node` is not. */
+    const toMember = (node: string, body: () => string): boolean => {
+      const peer = this.#peers.get(node);
+      if (peer === undefined) return false;
+      this.#sendTo(peer, 'ch', body());
+      return true;
+    };
     return {
       broadcast: (message) => {
         const body = this.#userBody({ n: name, m: message });
         for (const peer of this.#peers.values()) this.#sendTo(peer, 'ch', body);
       },
-      send: (node, message) => {
-        const peer = this.#peers.get(node);
-        if (peer === undefined) return false;
-        this.#sendTo(peer, 'ch', this.#userBody({ n: name, m: message }));
-        return true;
-      },
-      sendPlain: (node, message) => {
-        const peer = this.#peers.get(node);
-        if (peer === undefined) return false;
-        this.#sendTo(peer, 'ch', EnvelopeCodec.plainChannelBody(name, message));
-        return true;
-      },
+      send: (node, message) => toMember(node, () => this.#userBody({ n: name, m: message })),
+      sendPlain: (node, message) => toMember(node, () => EnvelopeCodec.plainChannelBody(name, message)),
       close: () => {
         if (this.#channels.get(name) === handler) this.#channels.delete(name);
       },

@@ -136,14 +136,14 @@ export class EnvelopeCodec {
     if (q !== undefined && !(Number.isSafeInteger(q) && (q as number) > 0)) throw new WireDecodeError('malformed', 'bad sequence number');
     if (r !== undefined && !isString(r)) throw new WireDecodeError('malformed', 'bad receiver creation');
     if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new WireDecodeError('malformed', 'body is not an object');
-    const body = k === 'ch' && 'j' in b ? plainChannelBody(b as Record<string, unknown>) : (fromWire(b) as Record<string, unknown>);
+    const body = k === 'ch' && 'j' in b ? checkedPlainBody(b as Record<string, unknown>) : (fromWire(b) as Record<string, unknown>);
     validateBody(k as Kind, body);
     return { from: f, creation: i, kind: k as Kind, body, seq: q as number | undefined, to: r as string | undefined };
   }
 }
 
 /** A `ch` body carrying plain JSON (`j`): left as parsed, for the channel's handler to check; it has no `m` beside. */
-function plainChannelBody(body: Record<string, unknown>): Record<string, unknown> {
+function checkedPlainBody(body: Record<string, unknown>): Record<string, unknown> {
   if ('m' in body) throw new WireDecodeError('malformed', 'ch: both m and j');
   return body;
 }

@@ -3,6 +3,7 @@ import type { Distribution, DistributionHost, ExitReason, Node, NodeSnapshot, Pi
 import type { Logger } from 'pino';
 import { NodeNameTakenError, WireDecodeError, WireEncodeError, type DropReason } from './errors.js';
 import { EnvelopeCodec, type Envelope, type Kind } from './internal/envelope.js';
+import { FEATURES, featuresOf, type Feature } from './internal/features.js';
 import { RateLimitedLog } from './internal/rate-limited-log.js';
 import { SpawnService } from './internal/remote-spawn.js';
 import { INTROSPECTION_CHANNEL, IntrospectionService, resolveSnapshotOfOptions, type ClusterIntrospection, type SnapshotOfOptions } from './internal/introspection.js';
@@ -127,7 +128,8 @@ export interface ClusterChannel {
    * `JSON.stringify` cannot write (a bigint, a cycle); values it leaves out
    * (`undefined`, functions) are gone, so send only plain data. The handler
    * must check what it gets, as for `send`, bounding any recursion: below
-   * 16 KiB a frame's nesting is not scanned.
+   * 16 KiB a frame's nesting is not scanned. To a member of an older roster,
+   * which reads no plain body, it goes tagged, holding the same value.
    */
   sendPlain(node: string, message: unknown): boolean;
   close(): void;
@@ -146,6 +148,8 @@ interface Peer {
   /** How many times the peer had taken us on as a member when it last told us (`e` of its direct `hb`). */
   epoch: number | undefined;
   role: ClusterRole;
+  /** What its wire reads beyond the first frames (`f` of its membership frames): none for an older node. */
+  readonly features: ReadonlySet<string>;
 }
 
 const clusters = new WeakMap<Node, Cluster>();
@@ -405,10 +409,10 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     this.#channels.set(name, handler);
     if (this.#early.has(name)) queueMicrotask(() => this.#drainEarly(name, handler));
     /** A `ch` frame to one live member, its body encoded only when there is one; false when `node` is not. */
-    const toMember = (node: string, body: () => string): boolean => {
+    const toMember = (node: string, message: unknown, plain: boolean): boolean => {
       const peer = this.#peers.get(node);
       if (peer === undefined) return false;
-      this.#sendTo(peer, 'ch', body());
+      this.#sendTo(peer, 'ch', plain ? this.#plainBody(peer, name, message) : this.#userBody({ n: name, m: message }));
       return true;
     };
     return {
@@ -416,12 +420,23 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
         const body = this.#userBody({ n: name, m: message });
         for (const peer of this.#peers.values()) this.#sendTo(peer, 'ch', body);
       },
-      send: (node, message) => toMember(node, () => this.#userBody({ n: name, m: message })),
-      sendPlain: (node, message) => toMember(node, () => EnvelopeCodec.plainChannelBody(name, message)),
+      send: (node, message) => toMember(node, message, false),
+      sendPlain: (node, message) => toMember(node, message, true),
       close: () => {
         if (this.#channels.get(name) === handler) this.#channels.delete(name);
       },
     };
+  }
+
+  /**
+   * A plain channel message's body for `peer`: plain JSON (`j`) when it reads
+   * it; else, for an older node, what `JSON.parse` would give, tagged (`m`),
+   * so its handler gets the same value either way.
+   */
+  #plainBody(peer: Peer, channel: string, message: unknown): string {
+    const body = EnvelopeCodec.plainChannelBody(channel, message);
+    if (reads(peer, 'plain')) return body;
+    return this.#userBody({ n: channel, m: (JSON.parse(body) as { j: unknown }).j });
   }
 
   // ---- Distribution --------------------------------------------------------------
@@ -484,7 +499,15 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
   request(from: Pid | undefined, to: Pid, message: unknown, watcher: Pid, ref: Ref): void {
     const peer = this.#route(to);
     if (peer === undefined) return this.#unreachable(watcher, ref, to);
-    this.#sendTo(peer, 'call', this.#userBody(from === undefined ? { t: to, m: message, w: watcher, r: ref } : { t: to, f: from, m: message, w: watcher, r: ref }));
+    if (reads(peer, 'call')) {
+      this.#sendTo(peer, 'call', this.#userBody(from === undefined ? { t: to, m: message, w: watcher, r: ref } : { t: to, f: from, m: message, w: watcher, r: ref }));
+      return;
+    }
+    // A node of an older roster reads no `call`: the monitor, then the message (encoded first, so a
+    // message that cannot cross places nothing).
+    const body = this.#userBody(from === undefined ? { t: to, m: message } : { t: to, f: from, m: message });
+    this.#sendTo(peer, 'mon', EnvelopeCodec.body({ w: watcher, t: to, r: ref }));
+    this.#sendTo(peer, 'msg', body);
   }
 
   /** A server's reply that drops the caller's monitor with it (see `Distribution.reply`): `d` on the `msg` frame. */
@@ -609,15 +632,17 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     this.#transport.broadcast(frame);
   }
 
-  /** A membership body, with `w` when this node is an observer. */
-  #withRole<T extends Record<string, unknown>>(body: T): T {
-    return this.role === 'observer' ? { ...body, w: true } : body;
+  /** A membership body: what it says, the features this node reads (`f`), and `w` when this node is an observer. */
+  #membership(body: Record<string, unknown>): Record<string, unknown> {
+    body['f'] = FEATURES;
+    if (this.role === 'observer') body['w'] = true;
+    return body;
   }
 
   #announce(): void {
     const address = this.#transport.address;
     if (address === undefined) return;
-    this.#broadcastFrame('hello', this.#withRole({ a: address, s: this.#session, t: Date.now() }));
+    this.#broadcastFrame('hello', this.#membership({ a: address, s: this.#session, t: Date.now() }));
   }
 
   /** `c` of a heartbeat: by member, the number of the last direct frame sent to it, so it can tell one was lost. */
@@ -640,7 +665,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     const address = this.#transport.address;
     if (address !== undefined) {
       const counts = this.#sentCounts();
-      this.#broadcastFrame('hb', this.#withRole(counts === undefined ? { a: address, s: this.#session, t: now } : { a: address, s: this.#session, t: now, c: counts }));
+      this.#broadcastFrame('hb', this.#membership(counts === undefined ? { a: address, s: this.#session, t: now } : { a: address, s: this.#session, t: now, c: counts }));
     }
     this.#incarnations.expire(now, this.#isMember);
     this.#expireEarly(now);
@@ -729,7 +754,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     switch (kind) {
       case 'hello':
       case 'hb':
-        this.#heartbeat(from, creation, inc!, body['a'] as string, body['s'] as number, kind === 'hello', body['e'], now, body['w'] === true ? 'observer' : 'member');
+        this.#heartbeat(from, creation, inc!, body, kind === 'hello', now);
         if (to !== undefined && this.#expected !== undefined) this.#expectMembers(body['m']);
         if (member !== undefined && to === undefined) this.#checkSent(member, body['c'] as Record<string, number> | undefined);
         return;
@@ -876,7 +901,11 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     return pid.node === this.#name;
   }
 
-  #heartbeat(name: string, creation: string, inc: Incarnation, address: string, session: number, hello: boolean, e: unknown, now: number, role: ClusterRole): void {
+  /** A `hello` or `hb` (its checked `body`) of the incarnation `creation` of `name`. */
+  #heartbeat(name: string, creation: string, inc: Incarnation, body: Record<string, unknown>, hello: boolean, now: number): void {
+    const address = body['a'] as string;
+    const session = body['s'] as number;
+    const e = body['e'];
     if (inc.left) {
       // Sent before its leave, delivered after it (a direct answer overtaken by the broadcast leave).
       this.#drop('unknown_peer', new Error(`${hello ? 'hello' : 'hb'} of ${name}, which left`));
@@ -911,7 +940,8 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       peer = undefined;
     }
     if (peer === undefined) {
-      peer = { name, creation, inc, address, session, lastSeen: now, epoch, role };
+      const role: ClusterRole = body['w'] === true ? 'observer' : 'member';
+      peer = { name, creation, inc, address, session, lastSeen: now, epoch, role, features: featuresOf(body['f']) };
       this.#peers.set(name, peer);
       this.#logger.info({ peer: name }, `nodeup ${name}`);
       this.#host.nodeUp(name);
@@ -923,7 +953,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       const own = this.#transport.address;
       // `m` names the members we know: a node still joining waits for each of them to answer too.
       const others = [...this.#peers.keys()].filter((other) => other !== name);
-      if (own !== undefined) this.#sendTo(peer, 'hb', EnvelopeCodec.body(this.#withRole({ a: own, s: this.#session, t: now, e: adds, m: others })));
+      if (own !== undefined) this.#sendTo(peer, 'hb', EnvelopeCodec.body(this.#membership({ a: own, s: this.#session, t: now, e: adds, m: others })));
       return;
     }
     if (epoch !== undefined && peer.epoch === undefined) peer.epoch = epoch;
@@ -941,6 +971,11 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     this.#introspection.nodeDown(peer.name);
     this.emit('nodedown', { node: peer.name, creation: peer.creation }, reason);
   }
+}
+
+/** Whether `peer` said it reads `feature`. */
+function reads(peer: Peer, feature: Feature): boolean {
+  return peer.features.has(feature);
 }
 
 /** An exit reason that cannot cross the wire still must: it goes as its description. */

@@ -10,9 +10,9 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { CallError, GenServer, Pid as PidClass, noreply, reply, type From, type GenServer as Behaviour, type Node, type Pid } from '@roster/core';
-import { WireEncodeError } from '../src/index.js';
+import { MemoryTransport, WireEncodeError } from '../src/index.js';
 import { deferred, type Deferred } from '../../core/test/helpers.js';
-import { TestNet, within } from './helpers.js';
+import { TestNet, envelopeOf, within } from './helpers.js';
 
 /** What the servers below reach from the running test. */
 const hooks: { gate: Deferred<void>; forward: Pid | undefined } = { gate: deferred(), forward: undefined };
@@ -134,5 +134,111 @@ describe('remote calls: one frame each way', () => {
     await assert.rejects(a.call(target, 'any', { timeout: 10_000 }), (error: unknown) => error instanceof CallError && error.reason instanceof Error && error.reason.name === 'WireEncodeError');
     assert.ok(performance.now() - started < 2000, 'the caller waited for its timeout');
     assert.equal(b.isAlive(target), false);
+  });
+});
+
+/**
+ * The carrier of a node as an older roster's would be on the wire: its
+ * membership frames say no features (no `f`), and it drops what it cannot
+ * read: `call` frames and plain channel bodies (`j`), as an older decoder
+ * drops an unknown kind or a `ch` without `m`.
+ */
+class OlderRosterTransport extends MemoryTransport {
+  unreadable = 0;
+
+  override emit(event: 'up' | 'down' | 'frame', ...args: unknown[]): boolean {
+    const emit = super.emit as (event: string, ...args: unknown[]) => boolean;
+    if (event === 'frame') {
+      const envelope = envelopeOf(String(args[0]));
+      if (envelope['k'] === 'call' || (envelope['k'] === 'ch' && 'j' in envelope.b)) {
+        this.unreadable++;
+        return false;
+      }
+    }
+    return emit.call(this, event, ...args);
+  }
+
+  override send(address: string, frame: string): void {
+    super.send(address, withoutFeatures(frame));
+  }
+
+  override broadcast(frame: string): void {
+    super.broadcast(withoutFeatures(frame));
+  }
+}
+
+/** `frame` without the features list of a membership body. */
+function withoutFeatures(frame: string): string {
+  const envelope = envelopeOf(frame);
+  if (envelope['k'] !== 'hello' && envelope['k'] !== 'hb') return frame;
+  delete envelope.b['f'];
+  return JSON.stringify(envelope);
+}
+
+describe('remote calls with a node of an older roster, which reads no call frame', () => {
+  let net: TestNet;
+  let a: Node;
+  let older: Node;
+  let c: Node;
+  let carrier: OlderRosterTransport;
+
+  beforeEach(async () => {
+    net = await new TestNet({ heartbeatInterval: 60_000, failureTimeout: 120_000 }).open();
+    a = await net.start('a');
+    carrier = new OlderRosterTransport({ broker: net.broker });
+    older = await net.start('older', { transport: carrier });
+    c = await net.start('c');
+    await within(net.broker.idle(), 'membership', 3000);
+  });
+
+  afterEach(async () => {
+    await net.close();
+  });
+
+  test('a call from a current node to a server on the older one is answered, and leaves no monitor', async () => {
+    const server = await GenServer.start(older, Server, null);
+    for (let n = 0; n < 20; n++) assert.equal(await a.call(server, ['echo', n], { timeout: 2000 }), n);
+    const replies = await Promise.all(Array.from({ length: 50 }, (_, n) => c.call(server, ['echo', `c${n}`], { timeout: 2000 })));
+    assert.deepEqual(replies, Array.from({ length: 50 }, (_, n) => `c${n}`));
+    await within(net.broker.idle(), 'idle', 3000);
+    assert.equal(carrier.unreadable, 0, 'the older node was sent a frame it cannot read');
+    assert.equal(monitoredBy(older, server), 0, 'a monitor of a finished call stayed on the server');
+  });
+
+  test("the older server's death and a dead pid there still end a call at once", async () => {
+    const server = await GenServer.start(older, Server, null);
+    const started = performance.now();
+    await assert.rejects(
+      a.call(server, ['crash', 0], { timeout: 10_000 }),
+      (error: unknown) => error instanceof CallError && error.reason instanceof Error && error.reason.message === 'asked to crash',
+    );
+    await assert.rejects(a.call(server, ['echo', 1], { timeout: 10_000 }), (error: unknown) => error instanceof CallError && error.reason === 'noproc');
+    assert.ok(performance.now() - started < 2000, 'a call waited for its timeout instead of the DOWN');
+    assert.equal(carrier.unreadable, 0);
+  });
+
+  test('between two current nodes a call is still one frame each way', async () => {
+    const server = await GenServer.start(c, Server, null);
+    await within(net.broker.idle(), 'idle', 3000);
+    const [fromA, fromC] = [sent(net, a), sent(net, c)];
+    for (let n = 0; n < 20; n++) assert.equal(await a.call(server, ['echo', n]), n);
+    await within(net.broker.idle(), 'idle', 3000);
+    assert.equal(sent(net, a) - fromA, 20);
+    assert.equal(sent(net, c) - fromC, 20);
+  });
+
+  test('a plain channel message to the older node arrives, tagged, as JSON.parse would give it', async () => {
+    const got: unknown[] = [];
+    const arrived = deferred<void>();
+    net.cluster(older).channel('plain-test', (_from, message) => {
+      got.push(message);
+      if (got.length === 2) arrived.resolve();
+    });
+    const message = { $pid: ['x', 'y', 1], list: [1, 'two', null, { nested: true }], gone: undefined };
+    assert.equal(net.cluster(a).channel('plain-test', () => {}).sendPlain('older', message), true);
+    assert.equal(net.cluster(c).channel('plain-test', () => {}).sendPlain('older', [1, 2, 3]), true);
+    await within(arrived.promise, 'both plain messages', 3000);
+    assert.deepEqual(got, [JSON.parse(JSON.stringify(message)), [1, 2, 3]]);
+    assert.equal(carrier.unreadable, 0, 'a plain body went to a node that cannot read it');
   });
 });

@@ -240,6 +240,7 @@ describe('envelope codec', () => {
     const bodies: [Kind, Record<string, unknown>][] = [
       ['hello', { a: 'addr-1', s: 0 }],
       ['hb', { a: 'addr-1', s: 3 }],
+      ['hb', { a: 'addr-1', s: 3, f: ['call', 'plain', 'a-feature-of-a-newer-roster'] }],
       ['refuse', { reason: 'taken' }],
       ['leave', {}],
       ['msg', { t: pidA, f: pidB, m: { hello: [1, 2, 3] } }],
@@ -313,6 +314,10 @@ describe('envelope codec', () => {
       [rawFrame({ k: 'hb', b: { a: 'addr', s: -1 } }), 'malformed'],
       [rawFrame({ k: 'hb', b: { a: '', s: 0 } }), 'malformed'],
       [rawFrame({ k: 'hello', b: { a: 'addr', s: 1.5 } }), 'malformed'],
+      [rawFrame({ k: 'hello', b: { a: 'addr', s: 1, t: Date.now(), f: 'call' } }), 'malformed'],
+      [rawFrame({ k: 'hb', b: { a: 'addr', s: 1, t: Date.now(), f: [1] } }), 'malformed'],
+      [rawFrame({ k: 'hb', b: { a: 'addr', s: 1, t: Date.now(), f: Array.from({ length: 65 }, (_, i) => `f${i}`) } }), 'malformed'],
+      [rawFrame({ k: 'hb', b: { a: 'addr', s: 1, t: Date.now(), f: ['x'.repeat(65)] } }), 'malformed'],
       [rawFrame({ k: 'refuse', b: {} }), 'malformed'],
       [rawFrame({ k: 'ch', b: { m: 1 } }), 'malformed'],
       [rawFrame({ k: 'nmsg', b: { m: 1 } }), 'malformed'],

@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Pid, Ref } from '@roster/core';
 import { WireDecodeError, WireEncodeError } from '../errors.js';
+import { isFeatureList } from './features.js';
 import { MAX_DEPTH, fromWire, toWire } from './wire-values.js';
 
 /** The envelope version this node speaks. */
@@ -224,8 +225,9 @@ const isMs = (value: unknown): boolean => typeof value === 'number' && value > 0
 
 /** The fields each kind must carry, and what they must be. */
 const SHAPES: Record<Kind, Record<string, (value: unknown) => boolean>> = {
-  hello: { a: isString, s: isCount, t: isTime, w: optional(isTrue) },
-  hb: { a: isString, s: isCount, t: isTime, c: optional(isCounts), w: optional(isTrue) },
+  // `f`: the features the sender reads (see features.ts); absent from an older node.
+  hello: { a: isString, s: isCount, t: isTime, w: optional(isTrue), f: optional(isFeatureList) },
+  hb: { a: isString, s: isCount, t: isTime, c: optional(isCounts), w: optional(isTrue), f: optional(isFeatureList) },
   refuse: { reason: isString },
   leave: { t: isTime },
   // `d`: a server's reply that dropped the caller's monitor under that ref (then `f`, the server, is required).

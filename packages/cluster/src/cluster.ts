@@ -194,6 +194,8 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
   readonly #transport: Transport;
   readonly #codec: EnvelopeCodec;
   readonly #peers = new Map<string, Peer>();
+  /** Bumped at every change of `#peers` (see `membershipVersion`). */
+  #membershipVersion = 0;
   readonly #channels = new Map<string, ChannelHandler>();
   /** By channel name, in arrival order: frames that came before the channel was open (or while its backlog drains). */
   readonly #early = new Map<string, EarlyFrame[]>();
@@ -357,6 +359,15 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
   /** Names of the live members, this node excluded. */
   nodes(): string[] {
     return [...this.#peers.keys()];
+  }
+
+  /**
+   * A number that changes whenever the live peers do (one added, dropped, or
+   * replaced by another incarnation): what a service derives from `nodes()`
+   * per message can be kept until it changes.
+   */
+  get membershipVersion(): number {
+    return this.#membershipVersion;
   }
 
   /**
@@ -943,6 +954,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       const role: ClusterRole = body['w'] === true ? 'observer' : 'member';
       peer = { name, creation, inc, address, session, lastSeen: now, epoch, role, features: featuresOf(body['f']) };
       this.#peers.set(name, peer);
+      this.#membershipVersion++;
       this.#logger.info({ peer: name }, `nodeup ${name}`);
       this.#host.nodeUp(name);
       this.emit('nodeup', { node: name, creation });
@@ -964,6 +976,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
   #peerDown(peer: Peer, reason: 'timeout' | 'leave' | 'disconnected' | 'restarted'): void {
     if (this.#peers.get(peer.name) !== peer) return;
     this.#peers.delete(peer.name);
+    this.#membershipVersion++;
     peer.inc.touched = Date.now();
     this.#logger.info({ peer: peer.name, reason }, `nodedown ${peer.name} (${reason})`);
     this.#host.nodeDown(peer.name);

@@ -158,6 +158,8 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
   readonly #inbox: ServerInfo[] = [];
   /** Peers whose registry is down for good: not voters, holding no names. */
   readonly #nonVoters = new Set<string>();
+  /** Bumped at every change of `#nonVoters`, so lists derived from it are made again. */
+  #nonVotersVersion = 0;
   /** This node's registry is down for good (its supervisor gave up). */
   #down = false;
   #detaching = false;
@@ -209,13 +211,27 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
     this.#observer = cluster?.role === 'observer';
     // Voters: the members whose registry is up, observers left out. Recipients of what is decided
     // (commits, releases, syncs): the voters and the observers, which watch the names but never vote.
-    const recipients = (): string[] => {
+    // Read for every message sent and every claim: kept until the members or the non-voters change.
+    let recipientList: readonly string[] = [];
+    let voterList: readonly string[] = [];
+    let listedAt = -1;
+    let listedNonVoters = -1;
+    const refresh = (): void => {
+      const version = cluster?.membershipVersion ?? 0;
+      if (version === listedAt && this.#nonVotersVersion === listedNonVoters) return;
       const nodes = cluster?.nodes() ?? [];
-      return this.#nonVoters.size === 0 ? nodes : nodes.filter((peer) => !this.#nonVoters.has(peer));
+      recipientList = this.#nonVoters.size === 0 ? nodes : nodes.filter((peer) => !this.#nonVoters.has(peer));
+      voterList = cluster === undefined ? recipientList : recipientList.filter((peer) => !cluster.isObserver(peer));
+      listedAt = version;
+      listedNonVoters = this.#nonVotersVersion;
     };
-    const voters = (): string[] => {
-      const nodes = recipients();
-      return cluster === undefined ? nodes : nodes.filter((peer) => !cluster.isObserver(peer));
+    const recipients = (): readonly string[] => {
+      refresh();
+      return recipientList;
+    };
+    const voters = (): readonly string[] => {
+      refresh();
+      return voterList;
     };
     const outbox = new PeerOutbox(
       node.name,
@@ -285,7 +301,7 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
         deliver();
       });
       const onUp = ({ node: peer, creation }: { node: string; creation: string }): void => {
-        this.#nonVoters.delete(peer);
+        if (this.#nonVoters.delete(peer)) this.#nonVotersVersion++;
         if (this.#down) this.#channel?.send(peer, { op: 'down' });
         else if (cluster.isObserver(peer)) this.#toServer({ type: '$globals_observerup', node: peer });
         else this.#toServer({ type: '$globals_nodeup', node: peer, creation });
@@ -295,6 +311,7 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
         // Its next incarnation may run an older roster: tagged batches until it says otherwise.
         outbox.forget(peer);
         const wasVoter = !this.#nonVoters.delete(peer);
+        if (!wasVoter) this.#nonVotersVersion++;
         if (wasVoter) this.#toServer({ type: '$globals_nodedown', node: peer });
         this.#emitSafely('nodedown', peer);
       };
@@ -612,6 +629,7 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
   #peerRegistryDown(peer: string): void {
     if (this.#nonVoters.has(peer)) return;
     this.#nonVoters.add(peer);
+    this.#nonVotersVersion++;
     this.#logger?.error({ peer }, `the globals registry of ${peer} is down for good; it no longer counts as a voter`);
     this.#toServer({ type: '$globals_nodedown', node: peer });
   }

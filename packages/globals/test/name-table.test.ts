@@ -25,7 +25,7 @@ interface Fixture {
   readonly drops: TableDropReason[];
 }
 
-function fixture(peers: string[] = ['p', 'q']): Fixture {
+function fixture(peers: string[] = ['p', 'q'], registerTimeout = 5000): Fixture {
   const sent: Fixture['sent'] = [];
   const drops: TableDropReason[] = [];
   const table = new NameTable(
@@ -33,7 +33,7 @@ function fixture(peers: string[] = ['p', 'q']): Fixture {
       node,
       logger: node.logger,
       maxClockSkew: 10_000,
-      registerTimeout: 5000,
+      registerTimeout,
       members: () => peers,
       drop: (reason) => drops.push(reason),
       broadcast: (message) => {
@@ -201,5 +201,67 @@ describe('NameTable against hostile and broken peers', () => {
     claim(f, 'p', 'impostor', remotePid('p', 1), epoch(Date.now(), 0, 'q'));
     assert.deepEqual(f.drops, ['forged']);
     assert.equal(f.sent.length, 0);
+  });
+
+  describe('acknowledgements of commits and releases', () => {
+    /** Registers `name` for a local process, every peer voting yes; resolves with the claim's epoch and the answer to come. */
+    function granted(f: Fixture, name: string): { epoch: WireEpoch; answer: Promise<unknown> } {
+      const pid = node.spawn(async (self) => {
+        await self.receive();
+      });
+      let answered!: (answer: unknown) => void;
+      const answer = new Promise((resolve) => (answered = resolve));
+      f.table.register(name, name, pid, 5000, answered);
+      const sent = f.sent.find(({ message }) => message.op === 'claim');
+      assert.ok(sent !== undefined && sent.message.op === 'claim');
+      const at = sent.message.epoch;
+      for (const peer of ['p', 'q']) from(f.table, peer, { op: 'vote', name, epoch: at, round: 0, vote: 'yes' });
+      assert.ok(f.sent.some(({ message }) => message.op === 'commit'), 'all voted yes: the commit goes out');
+      return { epoch: at, answer };
+    }
+
+    /** Whether `promise` has settled by the next macrotask. */
+    async function settled(promise: Promise<unknown>): Promise<boolean> {
+      let done = false;
+      void promise.then(() => (done = true));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      return done;
+    }
+
+    test('a registration answers yes once every voter acknowledged its commit; an ack of another epoch or name counts for nothing', async () => {
+      const f = fixture();
+      const { epoch: at, answer } = granted(f, 'acked');
+      from(f.table, 'p', { op: 'ack', name: 'acked', epoch: at, of: 'commit' });
+      from(f.table, 'q', { op: 'ack', name: 'acked', epoch: [at[0], at[1] + 1, at[2]], of: 'commit' });
+      from(f.table, 'q', { op: 'ack', name: 'other', epoch: at, of: 'commit' });
+      from(f.table, 'q', { op: 'ack', name: 'acked', epoch: at, of: 'release' });
+      assert.equal(await settled(answer), false, 'q has not acknowledged this commit');
+      from(f.table, 'q', { op: 'ack', name: 'acked', epoch: at, of: 'commit' });
+      assert.equal(await answer, 'yes');
+    });
+
+    test('a commit or a release no member acknowledges is answered anyway after registerTimeout', async () => {
+      const f = fixture(['p', 'q'], 60);
+      const started = performance.now();
+      const { answer } = granted(f, 'silent');
+      assert.equal(await answer, 'yes');
+      assert.ok(performance.now() - started >= 55, 'answered before registerTimeout');
+      const released = new Promise<Error | undefined>((resolve) => f.table.unregister('silent', 'silent', 5000, resolve));
+      assert.equal(await settled(released), false, 'an unregistration waits for its release acks');
+      assert.equal(await released, undefined);
+    });
+
+    test('an unregistration resolves once every member acknowledged the release, and a member that goes down is not waited for', async () => {
+      const f = fixture();
+      const { epoch: at, answer } = granted(f, 'released');
+      for (const peer of ['p', 'q']) from(f.table, peer, { op: 'ack', name: 'released', epoch: at, of: 'commit' });
+      assert.equal(await answer, 'yes');
+      const released = new Promise<Error | undefined>((resolve) => f.table.unregister('released', 'released', 5000, resolve));
+      assert.ok(f.sent.some(({ message }) => message.op === 'release' && message.ack === true), 'the release asks for acks');
+      from(f.table, 'p', { op: 'ack', name: 'released', epoch: at, of: 'release' });
+      assert.equal(await settled(released), false);
+      f.table.onNodeDown('q');
+      assert.equal(await released, undefined);
+    });
   });
 });

@@ -7,6 +7,7 @@ import { RegistryUnavailableError } from '../errors.js';
 import { fromWireEpoch, keyOf, toWireEpoch, type GlobalsMessage, type WireClaim } from './protocol.js';
 import { SyncAssembly } from './sync-assembly.js';
 import { KeyedByNode } from './keyed-by-node.js';
+import { ExpiringMap } from './expiring-map.js';
 import { VoteLedger } from './vote-ledger.js';
 
 /** A committed claim: `owner` holds `name` for `pid` since `epoch`. */
@@ -44,12 +45,11 @@ export type Answer = 'yes' | 'no' | Error;
 
 /** A commit or an acknowledged release waiting for every member to have applied it (read-your-writes). */
 interface PendingAcks {
-  readonly id: string;
   readonly of: 'commit' | 'release';
   readonly key: string;
+  readonly epoch: Epoch;
   readonly awaiting: Set<string>;
   readonly done: () => void;
-  readonly timer: NodeJS.Timeout;
 }
 
 /** Why the table dropped a peer's message; counted by reason. */
@@ -77,7 +77,8 @@ export interface TableHost {
   /** How long a claim waits for votes, and a commit or release for its acknowledgements. */
   readonly registerTimeout: number;
   /** The voters: live members whose registry is up, this node excluded. */
-  members(): string[];
+  /** The voters now, this node left out: a list the table only reads (it may be kept between calls). */
+  members(): readonly string[];
   /** A peer's message that failed a check of the table; counted and logged (rate-limited) by the host. */
   drop(reason: TableDropReason, from: string, detail: string): void;
   broadcast(message: GlobalsMessage): void;
@@ -108,8 +109,13 @@ export class NameTable {
   readonly #queries = new Map<number, { name: Name; awaiting: Set<string>; timer: NodeJS.Timeout; done: (pid: Pid | undefined | Error) => void }>();
   /** `unregisterName` requests sent to the owner of a name, by query id. */
   readonly #unregisters = new Map<number, { owner: string; name: Name; timer: NodeJS.Timeout; done: (error?: Error) => void }>();
-  /** By `of\0key\0epoch`: commits and releases of this node's claims waiting for every member's `ack`. */
-  readonly #acks = new Map<string, PendingAcks>();
+  /**
+   * By name key: the commit (and the release) of this node's claim waiting
+   * for every member's `ack`, each answered anyway after `registerTimeout`.
+   * One of each per name: a newer one answers the one it replaces (see
+   * `#awaitAcks`).
+   */
+  readonly #acks: { readonly commit: ExpiringMap<string, PendingAcks>; readonly release: ExpiringMap<string, PendingAcks> };
   /** The claims this node voted for: only those may be committed here. */
   readonly #votes: VoteLedger;
   /** By sender: the `at` of the newest sync applied; an older one is stale. */
@@ -140,6 +146,11 @@ export class NameTable {
     this.self = host.node.name;
     this.clock = new HybridLogicalClock(this.self);
     this.#votes = new VoteLedger(Math.max(2 * host.registerTimeout, 30_000));
+    const unacknowledged = (_key: string, acks: PendingAcks): void => {
+      this.host.logger.warn({ name: acks.key, of: acks.of, silent: [...acks.awaiting] }, `no ${acks.of} acknowledgement within registerTimeout; answering anyway`);
+      acks.done();
+    };
+    this.#acks = { commit: new ExpiringMap(host.registerTimeout, unacknowledged), release: new ExpiringMap(host.registerTimeout, unacknowledged) };
   }
 
   /** How many tuple names the tuple index holds: at most one per record. */
@@ -388,8 +399,8 @@ export class NameTable {
         return;
       }
       case 'ack': {
-        const acks = this.#acks.get(ackId(message.of, keyOf(message), fromWireEpoch(message.epoch)));
-        if (acks !== undefined && acks.awaiting.delete(from)) this.#checkAcks(acks);
+        const acks = this.#acks[message.of].get(keyOf(message));
+        if (acks !== undefined && sameEpoch(acks.epoch, fromWireEpoch(message.epoch)) && acks.awaiting.delete(from)) this.#checkAcks(acks);
         return;
       }
       case 'sync':
@@ -488,7 +499,7 @@ export class NameTable {
       }
       this.host.broadcast(claimMessage(claim));
     }
-    for (const acks of [...this.#acks.values()]) if (acks.awaiting.delete(node)) this.#checkAcks(acks);
+    for (const acks of [...this.#acks.commit.values(), ...this.#acks.release.values()]) if (acks.awaiting.delete(node)) this.#checkAcks(acks);
     for (const [sid, sync] of [...this.#syncs]) {
       sync.awaiting.delete(node);
       if (sync.awaiting.size === 0) this.#endSync(sid);
@@ -531,8 +542,8 @@ export class NameTable {
       claim.done(new RegistryUnavailableError(why));
     }
     this.#pending.clear();
-    for (const acks of this.#acks.values()) clearTimeout(acks.timer);
-    this.#acks.clear();
+    this.#acks.commit.clear();
+    this.#acks.release.clear();
     this.#syncParts.clear();
     for (const query of this.#queries.values()) clearTimeout(query.timer);
     this.#queries.clear();
@@ -682,30 +693,26 @@ export class NameTable {
     this.host.sendTo(from, { op: 'ack', name, epoch: toWireEpoch(epoch), of: 'commit' });
   }
 
-  #awaitAcks(of: 'commit' | 'release', key: string, epoch: Epoch, members: Iterable<string>, done: () => void): void {
+  /** Runs `done` once every live member of `awaiting` (the table keeps the set) has acknowledged, or after registerTimeout. */
+  #awaitAcks(of: 'commit' | 'release', key: string, epoch: Epoch, awaiting: Set<string>, done: () => void): void {
     const live = this.host.members();
-    const awaiting = new Set<string>();
-    for (const member of members) if (live.includes(member)) awaiting.add(member);
+    for (const member of awaiting) if (!live.includes(member)) awaiting.delete(member);
     if (awaiting.size === 0) {
       done();
       return;
     }
-    const id = ackId(of, key, epoch);
-    const timer = setTimeout(() => {
-      const acks = this.#acks.get(id);
-      if (acks === undefined) return;
-      this.host.logger.warn({ name: key, of, silent: [...acks.awaiting] }, `no ${of} acknowledgement within registerTimeout; answering anyway`);
-      this.#acks.delete(id);
-      acks.done();
-    }, this.host.registerTimeout);
-    this.#acks.get(id)?.done(); // a duplicate (it cannot happen for one epoch, but never strand a caller)
-    this.#acks.set(id, { id, of, key, awaiting, done, timer });
+    // One per name: one this replaces (a re-registration's former commit, or a release of an earlier
+    // claim whose acks are overdue; acks come in order, so every member acknowledged the older one before
+    // voting for the claim this one is about) answers now rather than be stranded.
+    const waiting = this.#acks[of];
+    waiting.get(key)?.done();
+    waiting.set(key, { of, key, epoch, awaiting, done });
   }
 
   #checkAcks(acks: PendingAcks): void {
-    if (acks.awaiting.size > 0 || this.#acks.get(acks.id) !== acks) return;
-    this.#acks.delete(acks.id);
-    clearTimeout(acks.timer);
+    const waiting = this.#acks[acks.of];
+    if (acks.awaiting.size > 0 || waiting.get(acks.key) !== acks) return;
+    waiting.delete(acks.key);
     acks.done();
   }
 
@@ -727,18 +734,12 @@ export class NameTable {
     }
     record.claims = record.claims.filter((candidate) => candidate !== claim);
     const epoch = toWireEpoch(claim.epoch);
-    this.host.broadcast({
-      op: 'release',
-      name: record.name,
-      epoch,
-      reason: formatReason(reason),
-      ...(acknowledged === undefined ? {} : { ack: true }),
-    });
+    this.host.broadcast({ op: 'release', name: record.name, epoch, reason: formatReason(reason), ack: acknowledged !== undefined });
     this.#settle(key, record, reason);
-    if (acknowledged !== undefined) this.#awaitAcks('release', key, claim.epoch, this.host.members(), acknowledged);
+    if (acknowledged !== undefined) this.#awaitAcks('release', key, claim.epoch, new Set(this.host.members()), acknowledged);
     // A commit still waiting for acks answers now: the name is gone either way.
-    const commitAcks = this.#acks.get(ackId('commit', key, claim.epoch));
-    if (commitAcks !== undefined) {
+    const commitAcks = this.#acks.commit.get(key);
+    if (commitAcks !== undefined && sameEpoch(commitAcks.epoch, claim.epoch)) {
       commitAcks.awaiting.clear();
       this.#checkAcks(commitAcks);
     }
@@ -877,8 +878,8 @@ export class NameTable {
     for (const claim of this.#pending.values()) {
       if (claim.awaiting.has(peer)) this.host.sendTo(peer, claimMessage(claim));
     }
-    for (const acks of this.#acks.values()) {
-      if (!acks.awaiting.has(peer) || acks.of !== 'commit') continue;
+    for (const acks of this.#acks.commit.values()) {
+      if (!acks.awaiting.has(peer)) continue;
       const local = this.#local.get(acks.key);
       const record = this.records.get(acks.key);
       if (local === undefined || record === undefined) continue;
@@ -1056,10 +1057,6 @@ function refill(bucket: { tokens: number; refilled: number }): void {
 function claimMessage(claim: PendingClaim): GlobalsMessage {
   const message = { op: 'claim' as const, name: claim.name, pid: claim.pid, epoch: toWireEpoch(claim.epoch) };
   return claim.round === 0 ? message : { ...message, round: claim.round };
-}
-
-function ackId(of: 'commit' | 'release', key: string, epoch: Epoch): string {
-  return `${of}\u0000${key}\u0000${epoch.wall}.${epoch.counter}`;
 }
 
 /** Roughly the bytes a list of claims holds: what bounds a peer's unfinished syncs. */

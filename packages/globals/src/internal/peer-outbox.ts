@@ -31,7 +31,7 @@ export class PeerOutbox {
     /** This node's name: the epoch node packed entries leave out when it is the sender's. */
     readonly self: string,
     readonly channel: () => ClusterChannel | undefined,
-    readonly members: () => string[],
+    readonly members: () => readonly string[],
     /** A message that could not be sent (it cannot cross the wire): logged by the owner, never thrown into the protocol. */
     readonly failed: (error: unknown, message: GlobalsMessage) => void,
   ) {}

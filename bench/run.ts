@@ -5,6 +5,11 @@
  *   npm run bench                 every suite
  *   npm run bench -- core         only the named ones
  *
+ * It measures the packages as built (`npm run build`: their `dist`, compiled
+ * by tsc), not their sources through tsx, whose transform names every
+ * closure as it is made (esbuild's keepNames) and so taxes code no user
+ * runs. Only the benchmarks themselves and their fixtures go through tsx.
+ *
  * A suite is a module exporting `suite: Suite` (see ./report.ts); adding one
  * is an import and an entry in SUITES.
  */

@@ -470,6 +470,19 @@ export async function stopNodeProcesses(processes: readonly NodeProcess[], timeo
   await Promise.all(processes.map((child) => child.stop(timeout)));
 }
 
+/**
+ * How a node process is started: from this package's sources, as this
+ * package is (TypeScript through tsx, the development condition resolving
+ * every package to its sources); from its build, as compiled JavaScript,
+ * with tsx loaded only to import a setup or registry module written in
+ * TypeScript (a benchmark's fixture measuring built packages).
+ */
+function childExecArgv(options: ChildStartOptions): string[] {
+  if (ENTRY_EXTENSION === 'ts') return ['--conditions=development', '--import', 'tsx'];
+  const modules = [options.setup?.module, ...(options.registries ?? []).map((registry) => registry.module)];
+  return modules.some((module) => module !== undefined && /\.[cm]?ts$/.test(module)) ? ['--import', 'tsx'] : [];
+}
+
 function spawnNodeProcess(
   options: ChildStartOptions,
   startTimeout: number,
@@ -478,7 +491,7 @@ function spawnNodeProcess(
 ): Promise<NodeProcess> {
   const entry = fileURLToPath(new URL(`./internal/node-process-entry.${ENTRY_EXTENSION}`, import.meta.url));
   const child = fork(entry, [], {
-    execArgv: ENTRY_EXTENSION === 'ts' ? ['--conditions=development', '--import', 'tsx'] : [],
+    execArgv: childExecArgv(options),
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

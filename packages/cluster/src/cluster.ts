@@ -180,6 +180,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       replayed: 0,
       clock_skew: 0,
       no_channel: 0,
+      forged: 0,
       no_route: 0,
       rate_limited: 0,
     },
@@ -782,6 +783,11 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
       return;
     }
     member.lastSeen = now;
+    const spokenFor = SPOKEN_FOR[kind];
+    if (spokenFor !== undefined && !this.#ownPids(body, spokenFor, from, creation)) {
+      this.#drop('forged', new Error(`${kind} from ${from} speaks for a process of another node`));
+      return;
+    }
     const host = this.#host;
     switch (kind) {
       case 'msg':
@@ -825,6 +831,15 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
         this.#spawns.onAnswer({ node: from, creation }, body);
         return;
     }
+  }
+
+  /** Whether every pid of `body` under `fields` (those present) is of the sender's incarnation `from`/`creation`. */
+  #ownPids(body: Record<string, unknown>, fields: readonly string[], from: string, creation: string): boolean {
+    for (const field of fields) {
+      const pid = body[field] as Pid | undefined;
+      if (pid !== undefined && (pid.node !== from || pid.creation !== creation)) return false;
+    }
+    return true;
   }
 
   /** Whether a membership frame stamped `t` is recent and not from the future (by the skew bound); drops it otherwise. */
@@ -985,6 +1000,26 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     this.emit('nodedown', { node: peer.name, creation: peer.creation }, reason);
   }
 }
+
+/**
+ * By kind: the fields naming the sender's own processes (the one a signal
+ * is from, the watcher of a monitor, the process a `DOWN` is of, a spawn's
+ * caller and its child). A node speaks only for its own processes, as in
+ * Erlang's distribution; a frame that names another node's there is forged.
+ */
+const SPOKEN_FOR: Partial<Record<Kind, readonly string[]>> = {
+  msg: ['f'],
+  call: ['f', 'w'],
+  nmsg: ['f'],
+  link: ['f'],
+  unlink: ['f'],
+  exit: ['f'],
+  mon: ['w'],
+  demon: ['w'],
+  down: ['p'],
+  spawn: ['l', 'w'],
+  spawned: ['p'],
+};
 
 /** Whether `peer` said it reads `feature`. */
 function reads(peer: Peer, feature: Feature): boolean {

@@ -27,7 +27,9 @@ export type DropReason =
   /** A membership frame stamped further ahead of this node's clock than `maxClockSkew`. */
   | 'clock_skew'
   /** A channel message for a channel that did not open in time (or while too much waited for unopened channels). */
-  | 'no_channel';
+  | 'no_channel'
+  /** A member's frame that speaks for a process not of its own incarnation (a signal "from", a `DOWN` "of", a link or monitor "for" one). */
+  | 'forged';
 
 /** Why an incoming frame was dropped; thrown by the decoder, counted by the cluster. */
 export class WireDecodeError extends RosterError {

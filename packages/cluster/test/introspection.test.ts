@@ -548,6 +548,7 @@ const goodDistribution = {
     replayed: 0,
     clock_skew: 0,
     no_channel: 0,
+    forged: 0,
     no_route: 0,
     rate_limited: 0,
   },

@@ -424,6 +424,7 @@ const CLUSTER_DROP_REASONS = [
   'replayed',
   'clock_skew',
   'no_channel',
+  'forged',
   'no_route',
   'rate_limited',
 ] as const satisfies readonly (keyof ClusterIntrospection['dropped'])[];

@@ -1,5 +1,6 @@
 import type { Transport, TransportConnectOptions, TransportEvents, TransportState } from '@roster/cluster';
 import { connect as amqpConnect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
+import { batchSocketWrites } from './internal/write-batching.js';
 import { EventEmitter } from 'eventemitter3';
 import { pino, type Logger } from 'pino';
 import { AmqpTransportError } from './errors.js';
@@ -612,6 +613,7 @@ export class AmqpTransport extends EventEmitter<TransportEvents> implements Tran
       timeout: this.#attemptTimeoutMs,
       clientProperties: { connection_name: `roster ${this.#cluster}/${this.#node}` },
     });
+    if (!batchSocketWrites(model)) this.#log.debug('amqplib has another shape than expected: each frame is its own socket write');
     // From here on every event of this connection is handled, whatever happens next.
     model.on('error', (error: Error) => {
       if (generation === this.#generation) this.#lastError = error;

@@ -59,6 +59,34 @@ class OlderRosterTransport extends MemoryTransport {
   }
 }
 
+/** Whether `frame` is a packed registry batch holding a run of acks (entry code 9). */
+function holdsAckRun(frame: string): boolean {
+  const body = (JSON.parse(frame) as { b?: { j?: { op?: string; m?: unknown[][] } } }).b?.j;
+  return body?.op === 'packed' && (body.m ?? []).some((entry) => entry[0] === 9);
+}
+
+/**
+ * The carrier of a node of the previous roster, which reads packed batches
+ * but not runs of acks: its syncs never say `ackRuns`, and it drops a packed
+ * frame holding a run as its decoder would (an unknown entry code).
+ */
+class PreviousRosterTransport extends MemoryTransport {
+  ackRunsDropped = 0;
+
+  override emit(event: 'up' | 'down' | 'frame', ...args: unknown[]): boolean {
+    if (event === 'frame' && holdsAckRun(String(args[0]))) {
+      this.ackRunsDropped++;
+      return false;
+    }
+    const emit = super.emit as (event: string, ...args: unknown[]) => boolean;
+    return emit.call(this, event, ...args);
+  }
+
+  override send(address: string, frame: string): void {
+    super.send(address, frame.replace(',"ackRuns":true', ''));
+  }
+}
+
 /** A process that waits until told to stop. */
 function idle(node: Node): Pid {
   return node.spawn(async (self) => {
@@ -296,6 +324,32 @@ describe('globals in everyday operation (shipped defaults, no sync())', () => {
     }
     assert.equal(older.packedDropped, 0, 'the older node was never sent a packed batch');
     assert.ok(packedAtB > 0, 'the two newer nodes do use packed batches between them');
+  });
+
+  test('a rolling upgrade from the previous roster: runs of acks go only to nodes that read them, and every registration and unregistration completes', async () => {
+    const broker = new MemoryBroker();
+    const a = await start(broker, 'a');
+    const bTransport = new MemoryTransport({ broker });
+    let runsAtB = 0;
+    bTransport.on('frame', (frame) => {
+      if (holdsAckRun(frame)) runsAtB++;
+    });
+    const b = await Node.start({ name: 'b', logLevel: 'silent', cluster: { transport: bTransport }, registries: { globals: new GlobalsRegistry() } });
+    running.push(b);
+    const previous = new PreviousRosterTransport({ broker });
+    const c = await Node.start({ name: 'c', logLevel: 'silent', cluster: { transport: previous }, registries: { globals: new GlobalsRegistry() } });
+    running.push(c);
+    const names = (prefix: string): string[] => Array.from({ length: 200 }, (_, i) => `${prefix}-${i}`);
+    const nodes = [a, b, c];
+    const answers = (await Promise.all(nodes.map((node) => Promise.all(names(node.name).map((name) => globals(node).registerName(name, idle(node))))))).flat();
+    assert.deepEqual(new Set(answers), new Set(['yes']));
+    await Promise.all(nodes.map((node) => Promise.all(names(node.name).map((name) => globals(node).unregisterName(name)))));
+    for (const node of nodes) {
+      const left = nodes.flatMap((owner) => names(owner.name)).filter((name) => globals(node).whereisName(name) !== undefined).length;
+      assert.equal(left, 0, `${node.name} resolves no name once every unregisterName resolved`);
+    }
+    assert.equal(previous.ackRunsDropped, 0, 'the previous-version node was never sent a run of acks');
+    assert.ok(runsAtB > 0, 'the two current nodes do acknowledge in runs between them');
   });
 
   test('unregisterName works from any node (global:unregister_name)', async () => {

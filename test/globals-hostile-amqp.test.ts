@@ -194,7 +194,7 @@ describe('hostile frames on the exchange of a cluster without a secret', () => {
     const commit = (name: string): unknown[] => [4, name, victim.node, victim.creation, victim.id, Date.now(), 0];
     // Commits of a held name and of a free one, with no claim h3 voted for; the packed form cannot name another epoch node.
     t.toNode('h3', plainGlobals(id, h2, { op: 'packed', m: [commit('held'), commit('stolen')] }));
-    t.toNode('h3', plainGlobals(id, h2, { op: 'packed', m: [[9, 'x', 1, 0]] }));
+    t.toNode('h3', plainGlobals(id, h2, { op: 'packed', m: [[10, 'x', 1, 0]] }));
     // Written by hand: JSON.stringify itself would run out of stack on it. About 10 KB: under the frame size from which nesting is scanned.
     const deepName = `${'['.repeat(5000)}"x"${']'.repeat(5000)}`;
     t.toNode('h3', plainGlobals(id, h2, { op: 'packed', m: [] }).replace('"m":[]', `"m":[[5,${deepName},${Date.now()},0]]`));

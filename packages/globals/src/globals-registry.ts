@@ -283,7 +283,10 @@ export class GlobalsRegistry extends EventEmitter<GlobalsEvents> implements Name
           accepted = [];
         };
         for (const message of messages) {
-          if (message.op === 'sync' && message.packed === true) outbox.speaksPacked(from.node);
+          if (message.op === 'sync') {
+            if (message.packed === true) outbox.speaksPacked(from.node);
+            if (message.ackRuns === true) outbox.readsAckRuns(from.node);
+          }
           if (message.op === 'down') {
             deliver();
             this.#peerRegistryDown(from.node);

@@ -240,6 +240,21 @@ describe('NameTable against hostile and broken peers', () => {
       assert.equal(await answer, 'yes');
     });
 
+    test('acks from a run (by epoch alone) count as the named ones do; one for an epoch of another node never does', async () => {
+      const f = fixture();
+      const { epoch: at, answer } = granted(f, 'by-epoch');
+      const inRun = (peer: string, epoch: WireEpoch, of: 'commit' | 'release'): void => f.table.onMessage(peer, { op: 'ack', epoch, of });
+      inRun('p', at, 'commit');
+      inRun('q', [at[0], at[1], 'p'], 'commit');
+      assert.equal(await settled(answer), false, "an ack of p's epoch with the same numbers is not one of ours");
+      inRun('q', at, 'commit');
+      assert.equal(await answer, 'yes');
+      const released = new Promise<Error | undefined>((resolve) => f.table.unregister('by-epoch', 'by-epoch', 5000, resolve));
+      inRun('p', at, 'release');
+      inRun('q', at, 'release');
+      assert.equal(await released, undefined);
+    });
+
     test('a commit or a release no member acknowledges is answered anyway after registerTimeout', async () => {
       const f = fixture(['p', 'q'], 60);
       const started = performance.now();

@@ -11,7 +11,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { Pid, type Name } from '@roster/core';
+import type { ClusterChannel } from '@roster/cluster';
 import { MalformedMessage, packMessage, parseMessages, type GlobalsMessage, type WireEpoch } from '../src/internal/protocol.js';
+import { PeerOutbox } from '../src/internal/peer-outbox.js';
 
 const envSeed = process.env['ROSTER_SEED'];
 const fcParams: { seed?: number } = envSeed !== undefined && envSeed !== '' ? { seed: Number(envSeed) } : {};
@@ -95,7 +97,13 @@ test('malformed packed batches and entries are refused, each with a MalformedMes
     ['m not an array', { op: 'packed', m: { 0: [1, 'x', 1, 0, 0] } }],
     ['over 1024 entries', { op: 'packed', m: Array.from({ length: 1025 }, () => [1, 'x', 1, 0, 0]) }],
     ['entry not an array', { op: 'packed', m: [{ op: 'claim' }] }],
-    ['unknown code', { op: 'packed', m: [[9, 'x', 1, 0]] }],
+    ['unknown code', { op: 'packed', m: [[10, 'x', 1, 0]] }],
+    ['run of acks of no kind', { op: 'packed', m: [[9, 2, 1, 0]] }],
+    ['run of acks with no epoch', { op: 'packed', m: [[9, 0]] }],
+    ['run of acks with half an epoch', { op: 'packed', m: [[9, 1, 1, 0, 2]] }],
+    ['run of acks with a negative counter', { op: 'packed', m: [[9, 1, 1, -1]] }],
+    ['run of acks with a name for a wall', { op: 'packed', m: [[9, 0, 'x', 0]] }],
+    ['run of over 1024 acks', { op: 'packed', m: [[9, 0, ...Array.from({ length: 1025 }, (_, i) => [i, 0]).flat()]] }],
     ['fractional code', { op: 'packed', m: [[1.5, 'x', 1, 0, 0]] }],
     ['wrong length', { op: 'packed', m: [[1, 'x', 1, 0]] }],
     ['extra field', { op: 'packed', m: [[5, 'x', 1, 0, 'more']] }],
@@ -115,4 +123,56 @@ test('malformed packed batches and entries are refused, each with a MalformedMes
     ['one bad entry among good ones', { op: 'packed', m: [[5, 'x', 1, 0], [5, 'y', 1, 0], [7]] }],
   ];
   for (const [label, raw] of bad) assert.throws(() => parseMessages(raw, SENDER, RECEIVER), MalformedMessage, label);
+});
+
+/** What `RECEIVER` makes of `messages` sent by an outbox that knows it reads packed batches (and runs of acks, when `ackRuns`). */
+function throughOutbox(messages: readonly GlobalsMessage[], ackRuns: boolean): { received: GlobalsMessage[]; entries: number } {
+  const sent: unknown[] = [];
+  const channel: ClusterChannel = {
+    broadcast: () => {},
+    send: () => {
+      throw new Error('a batched message went tagged');
+    },
+    sendPlain: (_node, message) => {
+      sent.push(JSON.parse(JSON.stringify(message)));
+      return true;
+    },
+    close: () => {},
+  };
+  const outbox = new PeerOutbox(SENDER, () => channel, () => [RECEIVER], (error) => {
+    throw error;
+  });
+  outbox.speaksPacked(RECEIVER);
+  if (ackRuns) outbox.readsAckRuns(RECEIVER);
+  for (const message of messages) outbox.send(RECEIVER, message);
+  outbox.flush();
+  const received = sent.flatMap((batch) => parseMessages(batch, SENDER, RECEIVER));
+  const entries = sent.reduce<number>((total, batch) => total + (batch as { m: unknown[] }).m.length, 0);
+  return { received, entries };
+}
+
+/** `message` as it arrives in a run of acks: an ack without its name. */
+const withoutAckName = (message: GlobalsMessage): GlobalsMessage => (message.op === 'ack' ? { op: 'ack', epoch: message.epoch, of: message.of } : message);
+
+test('acks travel in runs to a peer that reads them: every message arrives, in order, acks by their epochs alone (model)', () => {
+  fc.assert(
+    fc.property(fc.array(batched, { maxLength: 600 }), (messages) => {
+      const runs = throughOutbox(messages, true);
+      assert.deepEqual(runs.received.map(normalised), messages.map(withoutAckName).map(normalised));
+      const plain = throughOutbox(messages, false);
+      assert.deepEqual(plain.received.map(normalised), messages.map(normalised), 'a peer that does not read runs gets every ack with its name');
+      assert.ok(runs.entries <= plain.entries);
+    }),
+    { ...fcParams, numRuns: 200 },
+  );
+});
+
+test('a thousand consecutive acks of one kind are one or two entries; acks of two kinds in turn are not merged', () => {
+  const ack = (n: number, of: 'commit' | 'release'): GlobalsMessage => ({ op: 'ack', name: `n${n}`, epoch: [1_700_000_000_000 + n, n % 7, RECEIVER], of });
+  assert.equal(throughOutbox(Array.from({ length: 1000 }, (_, n) => ack(n, 'release')), true).entries, 1);
+  assert.equal(throughOutbox(Array.from({ length: 2000 }, (_, n) => ack(n, 'release')), true).entries, 2, 'at most 1024 acks a run');
+  const alternating = Array.from({ length: 10 }, (_, n) => ack(n, n % 2 === 0 ? 'commit' : 'release'));
+  const { received, entries } = throughOutbox(alternating, true);
+  assert.equal(entries, 10);
+  assert.deepEqual(received.map(normalised), alternating.map(withoutAckName).map(normalised));
 });

@@ -47,7 +47,8 @@ export type Answer = 'yes' | 'no' | Error;
 interface PendingAcks {
   readonly of: 'commit' | 'release';
   readonly key: string;
-  readonly epoch: Epoch;
+  /** Where it is filed: its epoch's key (see `epochKey`). */
+  readonly id: EpochKey;
   readonly awaiting: Set<string>;
   readonly done: () => void;
 }
@@ -110,12 +111,12 @@ export class NameTable {
   /** `unregisterName` requests sent to the owner of a name, by query id. */
   readonly #unregisters = new Map<number, { owner: string; name: Name; timer: NodeJS.Timeout; done: (error?: Error) => void }>();
   /**
-   * By name key: the commit (and the release) of this node's claim waiting
-   * for every member's `ack`, each answered anyway after `registerTimeout`.
-   * One of each per name: a newer one answers the one it replaces (see
-   * `#awaitAcks`).
+   * By the epoch of this node's claim (one claim each): its commit, and its
+   * release, waiting for every member's `ack`, each answered anyway after
+   * `registerTimeout`. An ack names the epoch (and, unless it came in a run
+   * of acks, the name, which must then match).
    */
-  readonly #acks: { readonly commit: ExpiringMap<string, PendingAcks>; readonly release: ExpiringMap<string, PendingAcks> };
+  readonly #acks: { readonly commit: ExpiringMap<EpochKey, PendingAcks>; readonly release: ExpiringMap<EpochKey, PendingAcks> };
   /** The claims this node voted for: only those may be committed here. */
   readonly #votes: VoteLedger;
   /** By sender: the `at` of the newest sync applied; an older one is stale. */
@@ -146,7 +147,7 @@ export class NameTable {
     this.self = host.node.name;
     this.clock = new HybridLogicalClock(this.self);
     this.#votes = new VoteLedger(Math.max(2 * host.registerTimeout, 30_000));
-    const unacknowledged = (_key: string, acks: PendingAcks): void => {
+    const unacknowledged = (_id: EpochKey, acks: PendingAcks): void => {
       this.host.logger.warn({ name: acks.key, of: acks.of, silent: [...acks.awaiting] }, `no ${acks.of} acknowledgement within registerTimeout; answering anyway`);
       acks.done();
     };
@@ -399,8 +400,11 @@ export class NameTable {
         return;
       }
       case 'ack': {
-        const acks = this.#acks[message.of].get(keyOf(message));
-        if (acks !== undefined && sameEpoch(acks.epoch, fromWireEpoch(message.epoch)) && acks.awaiting.delete(from)) this.#checkAcks(acks);
+        const { epoch } = message;
+        if (epoch[2] !== this.self) return; // not of a claim of ours
+        const acks = this.#acks[message.of].get(epochKey(epoch[0], epoch[1]));
+        if (acks === undefined || (message.name !== undefined && keyOf(message as { name: Name }) !== acks.key)) return;
+        if (acks.awaiting.delete(from)) this.#checkAcks(acks);
         return;
       }
       case 'sync':
@@ -701,18 +705,16 @@ export class NameTable {
       done();
       return;
     }
-    // One per name: one this replaces (a re-registration's former commit, or a release of an earlier
-    // claim whose acks are overdue; acks come in order, so every member acknowledged the older one before
-    // voting for the claim this one is about) answers now rather than be stranded.
     const waiting = this.#acks[of];
-    waiting.get(key)?.done();
-    waiting.set(key, { of, key, epoch, awaiting, done });
+    const id = epochKey(epoch.wall, epoch.counter);
+    waiting.get(id)?.done(); // a duplicate (it cannot happen for one epoch, but never strand a caller)
+    waiting.set(id, { of, key, id, awaiting, done });
   }
 
   #checkAcks(acks: PendingAcks): void {
     const waiting = this.#acks[acks.of];
-    if (acks.awaiting.size > 0 || waiting.get(acks.key) !== acks) return;
-    waiting.delete(acks.key);
+    if (acks.awaiting.size > 0 || waiting.get(acks.id) !== acks) return;
+    waiting.delete(acks.id);
     acks.done();
   }
 
@@ -738,8 +740,8 @@ export class NameTable {
     this.#settle(key, record, reason);
     if (acknowledged !== undefined) this.#awaitAcks('release', key, claim.epoch, new Set(this.host.members()), acknowledged);
     // A commit still waiting for acks answers now: the name is gone either way.
-    const commitAcks = this.#acks.commit.get(key);
-    if (commitAcks !== undefined && sameEpoch(commitAcks.epoch, claim.epoch)) {
+    const commitAcks = this.#acks.commit.get(epochKey(claim.epoch.wall, claim.epoch.counter));
+    if (commitAcks !== undefined) {
       commitAcks.awaiting.clear();
       this.#checkAcks(commitAcks);
     }
@@ -1052,6 +1054,14 @@ function refill(bucket: { tokens: number; refilled: number }): void {
   const now = Date.now();
   bucket.tokens = Math.min(SYNC_ANSWER_BURST, bucket.tokens + (now - bucket.refilled) / SYNC_ANSWER_INTERVAL_MS);
   bucket.refilled = now;
+}
+
+/** A claim's epoch (of this node's clock) as a map key: one number while it fits exactly, else a string. */
+type EpochKey = number | string;
+
+function epochKey(wall: number, counter: number): EpochKey {
+  // A counter below 2^10 and a wall clock below 2^43 ms (the year 2248) pack into one safe integer.
+  return counter < 1024 && wall < 2 ** 43 && wall >= 0 ? wall * 1024 + counter : `${wall}.${counter}`;
 }
 
 function claimMessage(claim: PendingClaim): GlobalsMessage {

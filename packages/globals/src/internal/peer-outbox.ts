@@ -1,5 +1,5 @@
 import type { ClusterChannel } from '@roster/cluster';
-import { packMessage, type GlobalsMessage, type PackedEntry } from './protocol.js';
+import { extendAckRun, packMessage, startAckRun, type GlobalsMessage, type PackedEntry } from './protocol.js';
 
 /** The protocol messages that may wait for the end of the turn; the rest go at once, after what waits. */
 const BATCHED = new Set<GlobalsMessage['op']>(['claim', 'vote', 'commit', 'abort', 'release', 'ack']);
@@ -25,6 +25,8 @@ export class PeerOutbox {
    * tagged `batch` form, which every version reads.
    */
   readonly #packedPeers = new Set<string>();
+  /** Of those, the peers known to read runs of acks (a sync with `ackRuns: true`): their consecutive acks go as one entry. */
+  readonly #ackRunPeers = new Set<string>();
   #scheduled = false;
 
   constructor(
@@ -41,9 +43,15 @@ export class PeerOutbox {
     this.#packedPeers.add(peer);
   }
 
+  /** `peer` reads runs of acks in packed batches (see `protocol.ts`). */
+  readsAckRuns(peer: string): void {
+    this.#ackRunPeers.add(peer);
+  }
+
   /** `peer` went down or came up anew: until it says otherwise, it may be of an older version. */
   forget(peer: string): void {
     this.#packedPeers.delete(peer);
+    this.#ackRunPeers.delete(peer);
   }
 
   broadcast(message: GlobalsMessage): void {
@@ -86,7 +94,19 @@ export class PeerOutbox {
       run = [];
       runMessages = [];
     };
+    const ackRuns = this.#ackRunPeers.has(peer);
     for (const message of queue) {
+      if (ackRuns && message.op === 'ack') {
+        // Consecutive acks of one kind travel as one run, by their epochs alone.
+        if (extendAckRun(run[run.length - 1], message, peer)) continue;
+        const started = startAckRun(message, peer);
+        if (started !== undefined) {
+          run.push(started);
+          runMessages.push(message);
+          if (run.length === MAX_BATCH) sendRun();
+          continue;
+        }
+      }
       const entry = packMessage(message, this.self, peer);
       if (entry === undefined) {
         sendRun();
@@ -131,8 +151,8 @@ export class PeerOutbox {
   }
 
   #sendOne(peer: string, message: GlobalsMessage): boolean {
-    // Every sync says this node reads packed batches: how a peer learns it may send them (docs/protocol.md §5).
-    const sent = message.op === 'sync' ? { ...message, packed: true } : message;
+    // Every sync says this node reads packed batches and runs of acks: how a peer learns it may send them (docs/protocol.md §5).
+    const sent = message.op === 'sync' ? { ...message, packed: true, ackRuns: true } : message;
     try {
       return this.channel()?.send(peer, sent) ?? false;
     } catch (error) {

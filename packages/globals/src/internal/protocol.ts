@@ -35,8 +35,12 @@ export type GlobalsMessage =
       /** The owner waits for every member's `ack` (an explicit `unregisterName`). */
       readonly ack?: boolean;
     }
-  /** A member applied the owner's `commit` or acknowledged `release` of (name, epoch). */
-  | { readonly op: 'ack'; readonly name: Name; readonly epoch: WireEpoch; readonly of: 'commit' | 'release' }
+  /**
+   * A member applied the owner's `commit` or acknowledged `release` of the
+   * claim `epoch` (unique per owner). `name` is absent when it came in a
+   * packed run of acks, which carries epochs only.
+   */
+  | { readonly op: 'ack'; readonly name?: Name; readonly epoch: WireEpoch; readonly of: 'commit' | 'release' }
   | {
       readonly op: 'sync';
       /**
@@ -54,6 +58,8 @@ export type GlobalsMessage =
       readonly more?: boolean;
       /** The sender reads packed batches (`{ op: 'packed' }`): the receiver may send it them. Absent from older nodes. */
       readonly packed?: boolean;
+      /** The sender reads runs of acks in packed batches (code 9): the receiver may send it them. Absent from older nodes. */
+      readonly ackRuns?: boolean;
     }
   | { readonly op: 'whereis'; readonly name: Name; readonly qid: number }
   | { readonly op: 'where'; readonly qid: number; readonly pid: Pid | null }
@@ -94,6 +100,12 @@ const MAX_SIDS = 64;
  * | release       | `[6, name, wall, counter, reason, ack (0 or 1)]`        |
  * | ack of commit | `[7, name, wall, counter]`                              |
  * | ack of release| `[8, name, wall, counter]`                              |
+ * | run of acks   | `[9, of (0 commit, 1 release), wall, counter, wall, counter, …]` |
+ *
+ * A run of acks carries consecutive acks of one kind by their epochs alone
+ * (an epoch names one claim of its owner), for a peer that said in a sync
+ * that it reads them (`ackRuns: true`): one entry, without names, instead of
+ * one entry with its name per ack.
  */
 export type PackedEntry = readonly unknown[];
 
@@ -106,6 +118,9 @@ const ABORT = 5;
 const RELEASE = 6;
 const ACK_COMMIT = 7;
 const ACK_RELEASE = 8;
+const ACK_RUN = 9;
+/** Most acks in one run. */
+export const MAX_ACK_RUN = 1024;
 
 /**
  * `message` as a packed entry for `peer`, or undefined when it has no packed
@@ -137,13 +152,31 @@ export function packMessage(message: GlobalsMessage, self: string, peer: string)
       return epoch[2] === self ? [RELEASE, name, epoch[0], epoch[1], message.reason, message.ack === true ? 1 : 0] : undefined;
     }
     case 'ack':
+      if (message.name === undefined) return startAckRun(message, peer);
       return message.epoch[2] === peer ? [message.of === 'commit' ? ACK_COMMIT : ACK_RELEASE, message.name, message.epoch[0], message.epoch[1]] : undefined;
     default:
       return undefined;
   }
 }
 
-/** Entry lengths by code: anything else is malformed. */
+/**
+ * Appends the ack `message` (for `peer`, whose epoch it names) to `run`
+ * when `run` is a run of acks of its kind with room left; true when it did.
+ */
+export function extendAckRun(run: PackedEntry | undefined, message: GlobalsMessage, peer: string): boolean {
+  if (run === undefined || run[0] !== ACK_RUN || message.op !== 'ack' || message.epoch[2] !== peer) return false;
+  if (run[1] !== (message.of === 'commit' ? 0 : 1) || run.length >= 2 + 2 * MAX_ACK_RUN) return false;
+  (run as unknown[]).push(message.epoch[0], message.epoch[1]);
+  return true;
+}
+
+/** A run of acks holding the ack `message` for `peer` alone, or undefined when it cannot start one. */
+export function startAckRun(message: GlobalsMessage, peer: string): PackedEntry | undefined {
+  if (message.op !== 'ack' || message.epoch[2] !== peer) return undefined;
+  return [ACK_RUN, message.of === 'commit' ? 0 : 1, message.epoch[0], message.epoch[1]];
+}
+
+/** Entry lengths by code: anything else is malformed (a run of acks is checked on its own). */
 const PACKED_LENGTHS = [8, 5, 6, 6, 7, 4, 6, 4, 4];
 
 /**
@@ -190,6 +223,16 @@ function unpackEntry(raw: unknown, from: string, self: string): GlobalsMessage {
   return message;
 }
 
+/** Validates a run of acks (of claims of `self`) and appends the acks it stands for to `messages`. */
+function unpackAckRun(entry: readonly unknown[], self: string, messages: GlobalsMessage[]): void {
+  const kind = entry[1];
+  if ((kind !== 0 && kind !== 1) || entry.length < 4 || entry.length % 2 !== 0 || entry.length > 2 + 2 * MAX_ACK_RUN) {
+    throw new MalformedMessage('packed: bad run of acks');
+  }
+  const of = kind === 0 ? 'commit' : 'release';
+  for (let index = 2; index < entry.length; index += 2) messages.push({ op: 'ack', epoch: packedEpoch(entry[index], entry[index + 1], self), of });
+}
+
 function packedPid(node: unknown, creation: unknown, id: unknown): Pid {
   if (typeof node !== 'string' || node.length === 0 || typeof creation !== 'string' || !Number.isSafeInteger(id) || (id as number) < 0) {
     throw new MalformedMessage('packed: bad pid');
@@ -224,8 +267,12 @@ export function parseMessages(raw: unknown, from: string, self: string): Globals
     if (!Array.isArray(entries) || entries.length === 0 || entries.length > MAX_BATCH) {
       throw new MalformedMessage('packed: m must be an array of 1 to 1024 entries');
     }
-    const messages = new Array<GlobalsMessage>(entries.length);
-    for (let index = 0; index < entries.length; index++) messages[index] = unpackEntry(entries[index], from, self);
+    const messages: GlobalsMessage[] = [];
+    for (let index = 0; index < entries.length; index++) {
+      const entry = entries[index];
+      if (Array.isArray(entry) && entry[0] === ACK_RUN) unpackAckRun(entry, self, messages);
+      else messages.push(unpackEntry(entry, from, self));
+    }
     return messages;
   }
   if (op === 'batch') {
@@ -288,6 +335,7 @@ export function parseMessage(raw: unknown): GlobalsMessage {
       if (typeof message['want'] !== 'boolean') throw new MalformedMessage('sync: bad want');
       if (message['more'] !== undefined && typeof message['more'] !== 'boolean') throw new MalformedMessage('sync: bad more');
       if (message['packed'] !== undefined && typeof message['packed'] !== 'boolean') throw new MalformedMessage('sync: bad packed');
+      if (message['ackRuns'] !== undefined && typeof message['ackRuns'] !== 'boolean') throw new MalformedMessage('sync: bad ackRuns');
       const sids = message['sids'];
       if (!Array.isArray(sids) || sids.length > MAX_SIDS || !sids.every((sid) => Number.isSafeInteger(sid) && sid > 0)) {
         throw new MalformedMessage(`sync: sids must be an array of at most ${MAX_SIDS} positive integers`);

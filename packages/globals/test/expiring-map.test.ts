@@ -70,4 +70,26 @@ describe('ExpiringMap', () => {
     await finished;
     assert.deepEqual(expired, ['first', 'second']);
   });
+
+  test('a ttl beyond what a Node timer takes (2^31 ms) does not expire at once', async () => {
+    // Node fires an overflowing delay after 1 ms (with a TimeoutOverflowWarning): re-armed at once, every millisecond.
+    const overflows: string[] = [];
+    const onWarning = (warning: Error): void => {
+      if (warning.name === 'TimeoutOverflowWarning') overflows.push(warning.message);
+    };
+    process.on('warning', onWarning);
+    try {
+      const long = recorded(2 ** 32);
+      const short = recorded(30);
+      long.map.set('long', 1);
+      short.map.set('sentinel', 2);
+      await short.next(1);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      assert.deepEqual(long.expired, []);
+      assert.deepEqual(overflows, [], 'a timer beyond 2^31 - 1 ms was armed');
+      long.map.clear();
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });

@@ -6,9 +6,14 @@
  * registration. Entries set later expire later, so expiry walks the map from
  * its oldest entry and stops at the first one still in time.
  */
+/** The longest delay Node's timers take as given. */
+const MAX_DELAY_MS = 2 ** 31 - 1;
+
 export class ExpiringMap<K, V> {
   readonly #entries = new Map<K, { readonly value: V; readonly deadline: number }>();
   #timer: NodeJS.Timeout | undefined;
+  /** Inside `#expire`: what an expiry sets is timed by it when it ends, not on its own. */
+  #expiring = false;
 
   /** `expired` runs for each entry left `ttlMs` after it was set, once it is removed. */
   constructor(
@@ -28,7 +33,7 @@ export class ExpiringMap<K, V> {
   set(key: K, value: V): void {
     this.#entries.delete(key);
     this.#entries.set(key, { value, deadline: performance.now() + this.ttlMs });
-    if (this.#timer === undefined) this.#arm(this.ttlMs);
+    if (!this.#expiring) this.#arm(this.ttlMs);
   }
 
   delete(key: K): boolean {
@@ -47,8 +52,10 @@ export class ExpiringMap<K, V> {
     this.#disarm();
   }
 
+  /** One timer at a time; Node fires a delay beyond 2^31 - 1 ms at once, so a long one is re-armed in steps. */
   #arm(ms: number): void {
-    this.#timer = setTimeout(this.#expire, Math.max(0, ms));
+    if (this.#timer !== undefined) return;
+    this.#timer = setTimeout(this.#expire, Math.min(Math.max(0, ms), MAX_DELAY_MS));
   }
 
   #disarm(): void {
@@ -59,14 +66,19 @@ export class ExpiringMap<K, V> {
 
   #expire = (): void => {
     this.#timer = undefined;
-    const now = performance.now();
-    for (const [key, entry] of this.#entries) {
-      if (entry.deadline > now) {
-        this.#arm(entry.deadline - now);
-        return;
+    this.#expiring = true;
+    try {
+      const now = performance.now();
+      for (const [key, entry] of this.#entries) {
+        if (entry.deadline > now) break;
+        this.#entries.delete(key);
+        this.expired(key, entry.value);
       }
-      this.#entries.delete(key);
-      this.expired(key, entry.value);
+    } finally {
+      this.#expiring = false;
+      // The next timer is for the oldest entry left, set during the expiries or before.
+      const oldest = this.#entries.values().next();
+      if (oldest.done !== true) this.#arm(oldest.value.deadline - performance.now());
     }
   };
 }

@@ -14,6 +14,11 @@
 //   RabbitMQ or AMQP, no broker is started (a test that needs one anyway
 //   starts its own private broker: slower, still correct).
 // - ROSTER_LOG_LEVEL defaults to 'silent'.
+// - A test file's process is ended once all its tests have finished
+//   (--test-force-exit): a handle a file leaves behind (a timer, a socket)
+//   cannot stall the rest of the suite. Once, a file's process kept a core
+//   busy after every one of its tests had passed, and the cause was never
+//   found; a test that must see a clean exit spawns a process of its own.
 // - The exit code is the test runner's.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -99,7 +104,7 @@ if (needBroker) {
 
 const child = spawn(
   process.execPath,
-  ['--conditions=development', '--import', 'tsx', '--test', '--test-concurrency=1', ...files.map((file) => relative(root, file))],
+  ['--conditions=development', '--import', 'tsx', '--test', '--test-concurrency=1', '--test-force-exit', ...files.map((file) => relative(root, file))],
   { cwd: root, env, stdio: 'inherit' },
 );
 

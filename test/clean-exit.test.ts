@@ -7,19 +7,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { startRabbitMQ } from '@roster/testkit';
+import { cpuMicrosOf } from '../bench/cpu.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/clean-exit.ts', import.meta.url));
 
-/** User + system CPU of OS process `pid` so far, in ms (from /proc; 10 ms resolution). */
-function cpuMsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
+/** User + system CPU of OS process `pid` so far, in ms. */
+const cpuMsOf = (pid: number): number => cpuMicrosOf(pid) / 1000;
 
 test('three nodes over RabbitMQ, stopped after an ordinary workload, let their process exit by itself', { timeout: 120_000 }, async (t) => {
   const rabbit = await startRabbitMQ();

@@ -456,7 +456,12 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
   send(from: Pid | undefined, to: Pid, message: unknown): void {
     const peer = this.#route(to);
     if (peer === undefined) return;
-    this.#sendTo(peer, 'msg', this.#userBody(from === undefined ? { t: to, m: message } : { t: to, f: from, m: message }));
+    this.#sendTo(peer, 'msg', this.#messageBody(from, to, message));
+  }
+
+  /** The body of a `msg` frame: `message` for `to`, from `from` when there is one. */
+  #messageBody(from: Pid | undefined, to: Pid, message: unknown): string {
+    return this.#userBody(from === undefined ? { t: to, m: message } : { t: to, f: from, m: message });
   }
 
   /** To the process under the local `name` on `node` (this node included); false when `node` is not a live member. */
@@ -517,7 +522,7 @@ export class Cluster extends EventEmitter<ClusterEvents> implements Distribution
     }
     // A node of an older roster reads no `call`: the monitor, then the message (encoded first, so a
     // message that cannot cross places nothing).
-    const body = this.#userBody(from === undefined ? { t: to, m: message } : { t: to, f: from, m: message });
+    const body = this.#messageBody(from, to, message);
     this.#sendTo(peer, 'mon', EnvelopeCodec.body({ w: watcher, t: to, r: ref }));
     this.#sendTo(peer, 'msg', body);
   }

@@ -10,19 +10,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { isDownMessage, isExitMessage, type Node, type Pid, type Ref } from '@roster/core';
-import { MemoryTransport } from '../src/index.js';
-import { TestNet, envelopeOf, within } from './helpers.js';
-
-/** The carrier of a lying node: `forge` rewrites its outgoing frames' envelopes (their sequence numbers stay right). */
-class LyingTransport extends MemoryTransport {
-  forge: (envelope: Record<string, unknown> & { b: Record<string, unknown> }) => void = () => {};
-
-  override send(address: string, frame: string): void {
-    const envelope = envelopeOf(frame);
-    this.forge(envelope);
-    super.send(address, JSON.stringify(envelope));
-  }
-}
+import { EditingTransport, TestNet, within } from './helpers.js';
 
 /** A pid as the wire writes it. */
 const wirePid = (pid: Pid): { $pid: [string, string, number] } => ({ $pid: [pid.node, pid.creation, pid.id] });
@@ -46,13 +34,14 @@ describe('frames that speak for another node\'s processes', () => {
   let a: Node;
   let z: Node;
   let x: Node;
-  let liar: LyingTransport;
+  /** The carrier of the lying node: its `edit` rewrites what it sends. */
+  let liar: EditingTransport;
 
   beforeEach(async () => {
     net = await new TestNet({ heartbeatInterval: 60_000, failureTimeout: 120_000 }).open();
     a = await net.start('a');
     z = await net.start('z');
-    liar = new LyingTransport({ broker: net.broker });
+    liar = new EditingTransport({ broker: net.broker });
     x = await net.start('x', { transport: liar });
     await within(net.broker.idle(), 'membership', 3000);
   });
@@ -71,7 +60,7 @@ describe('frames that speak for another node\'s processes', () => {
       self.link(onZ);
     });
     await within(net.broker.idle(), 'link', 3000);
-    liar.forge = (envelope) => {
+    liar.edit = (envelope) => {
       if (envelope['k'] === 'exit') envelope.b['f'] = wirePid(onZ);
     };
     const sender = x.spawn(async (self) => {
@@ -82,7 +71,7 @@ describe('frames that speak for another node\'s processes', () => {
     assert.equal(forged(), 1, 'the frame is counted as forged');
     assert.equal(inbox.length, 0, 'no EXIT reached the trapping process');
     // The real one still arrives.
-    liar.forge = () => {};
+    liar.edit = () => {};
     z.exit(onZ, 'real');
     await within(net.broker.idle(), 'the real exit', 3000);
     assert.equal(inbox.length, 1);
@@ -103,7 +92,7 @@ describe('frames that speak for another node\'s processes', () => {
       refs.set('x', self.monitor(onX));
     });
     await within(net.broker.idle(), 'monitors', 3000);
-    liar.forge = (envelope) => {
+    liar.edit = (envelope) => {
       if (envelope['k'] !== 'down') return;
       envelope.b['p'] = wirePid(onZ);
       const ref = refs.get('z')!;
@@ -113,7 +102,7 @@ describe('frames that speak for another node\'s processes', () => {
     await within(net.broker.idle(), 'the forged DOWN', 3000);
     assert.equal(forged(), 1);
     assert.equal(inbox.length, 0, "no DOWN reached the watcher: the forged one claimed z's process, and it carried x's");
-    liar.forge = () => {};
+    liar.edit = () => {};
     z.exit(onZ, 'kill');
     await within(net.broker.idle(), 'the real DOWN', 3000);
     assert.equal(inbox.length, 1);
@@ -128,7 +117,7 @@ describe('frames that speak for another node\'s processes', () => {
     const target = idle(a);
     const inbox: unknown[] = [];
     const receiver = collector(a, inbox);
-    liar.forge = (envelope) => {
+    liar.edit = (envelope) => {
       if (envelope['k'] === 'link' || envelope['k'] === 'msg') envelope.b['f'] = wirePid(onZ);
       if (envelope['k'] === 'mon') envelope.b['w'] = wirePid(onZ);
     };

@@ -1,7 +1,9 @@
 /**
  * Shared helpers of the @roster/cluster tests: nodes on a private
  * MemoryBroker, a spy transport in the same cluster that captures what is
- * broadcast and can send anything back, and bounded waits on cluster events.
+ * broadcast and can send anything back, a carrier that edits or refuses
+ * frames (another version's node, or a liar), and bounded waits on cluster
+ * events.
  */
 import { Node } from '@roster/core';
 import { Cluster, MemoryBroker, MemoryTransport, clusterOf, type ClusterEvents, type ClusterOptions } from '../src/index.js';
@@ -34,6 +36,46 @@ export function nextEvent<E extends 'nodeup' | 'nodedown' | 'gap'>(
 /** The JSON of a frame, signed or not. */
 export function envelopeOf(frame: string): Record<string, unknown> & { b: Record<string, unknown> } {
   return JSON.parse(frame.startsWith('~') ? frame.slice(44) : frame) as Record<string, unknown> & { b: Record<string, unknown> };
+}
+
+/** A frame's envelope as `envelopeOf` gives it. */
+export type EnvelopeJson = ReturnType<typeof envelopeOf>;
+
+/**
+ * A carrier that edits, at the envelope, what its node sends, and turns away
+ * some of what reaches it: a node that behaves as another version's would, or
+ * that lies. The node numbers its frames itself, so their sequence numbers
+ * stay right. For unsigned clusters only (an edited frame is re-serialised).
+ */
+export class EditingTransport extends MemoryTransport {
+  /** Edits each outgoing frame's envelope in place. */
+  edit: (envelope: EnvelopeJson) => void = () => {};
+  /** Whether an incoming frame is turned away, as the node's decoder would drop it; those are counted in `refused`. */
+  refuse: (envelope: EnvelopeJson) => boolean = () => false;
+  refused = 0;
+
+  override send(address: string, frame: string): void {
+    super.send(address, this.#edited(frame));
+  }
+
+  override broadcast(frame: string): void {
+    super.broadcast(this.#edited(frame));
+  }
+
+  override emit(event: 'up' | 'down' | 'frame', ...args: unknown[]): boolean {
+    if (event === 'frame' && this.refuse(envelopeOf(String(args[0])))) {
+      this.refused++;
+      return false;
+    }
+    const emit = super.emit as (event: string, ...args: unknown[]) => boolean;
+    return emit.call(this, event, ...args);
+  }
+
+  #edited(frame: string): string {
+    const envelope = envelopeOf(frame);
+    this.edit(envelope);
+    return JSON.stringify(envelope);
+  }
 }
 
 let clusters = 0;

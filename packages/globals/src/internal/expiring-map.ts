@@ -1,3 +1,6 @@
+/** The longest delay Node's timers take as given. */
+const MAX_DELAY_MS = 2 ** 31 - 1;
+
 /**
  * A map whose entries expire a fixed time after they were set, under one
  * timer for all of them: what the table waits on with the same timeout for
@@ -6,9 +9,6 @@
  * registration. Entries set later expire later, so expiry walks the map from
  * its oldest entry and stops at the first one still in time.
  */
-/** The longest delay Node's timers take as given. */
-const MAX_DELAY_MS = 2 ** 31 - 1;
-
 export class ExpiringMap<K, V> {
   readonly #entries = new Map<K, { readonly value: V; readonly deadline: number }>();
   #timer: NodeJS.Timeout | undefined;

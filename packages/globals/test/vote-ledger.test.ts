@@ -117,19 +117,24 @@ test('stays bounded by age: votes older than the ttl are forgotten as new ones c
   assert.equal(ledger.votedFor('a', 'k0', { wall: 0, counter: 0, node: 'a' }), false);
 });
 
-test('the table under the ledger and the release fences: values set again stay one each, expiry and forget drop exactly theirs', () => {
+test('the table under the ledger and the release fences: values set again stay one each, expiry by age and by size and forget drop exactly theirs', () => {
   const table = new KeyedByNode<number>();
-  for (let n = 0; n < 200_000; n++) table.set('k', n % 2 === 0 ? 'a' : 'b', n);
+  // Set at times 0..199 999: the value is its time.
+  for (let n = 0; n < 200_000; n++) table.set('k', n % 2 === 0 ? 'a' : 'b', n, n);
   assert.equal(table.size, 2);
   assert.equal(table.get('k', 'a'), 199_998);
   assert.equal(table.get('k', 'b'), 199_999);
-  table.set('other', 'a', -1);
-  table.expire(() => false);
+  table.set('other', 'a', -1, 200_000);
+  table.expire(0);
   assert.equal(table.size, 3, 'nothing expires while the oldest is young');
-  // The oldest first: 'k'/'a' and 'k'/'b' were set before 'other'/'a'.
-  table.expire((value) => value >= 0);
-  assert.deepEqual([table.get('k', 'a'), table.get('k', 'b'), table.get('other', 'a')], [undefined, undefined, -1]);
-  table.set('k', 'b', 5);
+  table.expire(199_999);
+  assert.deepEqual([table.get('k', 'a'), table.get('k', 'b'), table.get('other', 'a')], [undefined, 199_999, -1], 'what was set before the cutoff goes, oldest first');
+  table.expire(200_000);
+  assert.deepEqual([table.size, table.get('k', 'b'), table.get('other', 'a')], [1, undefined, -1]);
+  table.set('k', 'b', 5, 200_001);
+  table.set('k', 'a', 6, 200_002);
+  table.expire(0, 2);
+  assert.deepEqual([table.size, table.get('other', 'a'), table.get('k', 'b')], [2, undefined, 5], 'beyond the size bound the oldest goes, however young');
   table.forget('a');
   assert.deepEqual([table.size, table.get('other', 'a'), table.get('k', 'b'), [...table.valuesOf('k')]], [1, undefined, 5, [5]]);
 });

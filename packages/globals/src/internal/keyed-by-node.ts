@@ -3,6 +3,8 @@ interface Entry<V> {
   readonly key: string;
   readonly node: string;
   readonly value: V;
+  /** When it was set (ms): expiry reads it without touching the value. */
+  readonly at: number;
 }
 
 /**
@@ -40,9 +42,9 @@ export class KeyedByNode<V> {
     else yield held.value;
   }
 
-  /** Files `value` under (`key`, `node`), replacing what was there; it is the youngest now. */
-  set(key: string, node: string, value: V): void {
-    const entry: Entry<V> = { key, node, value };
+  /** Files `value` under (`key`, `node`) at time `at` (ms, never less than before), replacing what was there; it is the youngest now. */
+  set(key: string, node: string, value: V, at: number): void {
+    const entry: Entry<V> = { key, node, value, at };
     const held = this.#entries.get(key);
     if (held === undefined) {
       this.#entries.set(key, entry);
@@ -68,15 +70,18 @@ export class KeyedByNode<V> {
     this.#compact();
   }
 
-  /** Drops values from the oldest on, for as long as `expired` says so of the oldest one left. */
-  expire(expired: (value: V) => boolean): void {
+  /**
+   * Drops the values set before `before` (ms), oldest first, and beyond
+   * them, while more than `maxSize` are held, the oldest of the rest. The
+   * oldest entry in the queue is judged by its time before it is looked up,
+   * so in the common call, where nothing has expired, no map is touched.
+   */
+  expire(before: number, maxSize = Number.POSITIVE_INFINITY): void {
     const order = this.#order;
     while (this.#head < order.length) {
       const oldest = order[this.#head]!;
-      if (this.#current(oldest)) {
-        if (!expired(oldest.value)) break;
-        this.#delete(oldest);
-      }
+      if (oldest.at >= before && this.#size <= maxSize) break;
+      if (this.#current(oldest)) this.#delete(oldest);
       this.#head++;
     }
     this.#compact();

@@ -135,7 +135,7 @@ export class NameTable {
    * or one a reordering delivered after its release) and must not bring the
    * claim back.
    */
-  readonly #released = new KeyedByNode<{ readonly epoch: Epoch; readonly at: number }>();
+  readonly #released = new KeyedByNode<Epoch>();
   readonly clock: HybridLogicalClock;
   readonly self: string;
   #nextId = 1;
@@ -734,7 +734,7 @@ export class NameTable {
       acknowledged?.();
       return;
     }
-    record.claims = record.claims.filter((candidate) => candidate !== claim);
+    record.claims = record.claims.length === 1 && record.claims[0] === claim ? [] : record.claims.filter((candidate) => candidate !== claim);
     const epoch = toWireEpoch(claim.epoch);
     this.host.broadcast({ op: 'release', name: record.name, epoch, reason: formatReason(reason), ack: acknowledged !== undefined });
     this.#settle(key, record, reason);
@@ -749,18 +749,28 @@ export class NameTable {
 
   #onRelease(from: string, key: string, epoch: Epoch, reason: string): void {
     const record = this.records.get(key);
-    // Fenced off for a while: a delayed copy of its commit (or a sync listing it) must not bring it back. Only for
-    // claims this node holds or voted for: a release of a name never held pins nothing.
-    if (record?.claims.some((claim) => claim.owner === from) === true || this.#votes.votedFor(from, key, epoch)) {
-      this.#tombstone(from, key, epoch);
+    const claims = record?.claims;
+    // The sender's claim on the name (one per owner), and whether it is the one released.
+    let held = -1;
+    if (claims !== undefined) {
+      for (let index = 0; index < claims.length; index++) {
+        if (claims[index]!.owner === from) {
+          held = index;
+          break;
+        }
+      }
     }
-    if (record === undefined) return;
+    const released = held === -1 ? undefined : claims![held]!;
+    const matches = released !== undefined && sameEpoch(released.epoch, epoch);
+    // Fenced off for a while: a delayed copy of its commit (or a sync listing it) must not bring it back. Only for
+    // claims this node holds or voted for: a release of a name never held pins nothing. The fence keeps the
+    // claim's own epoch when it is the one released (no second copy of it is kept alive).
+    if (released !== undefined || this.#votes.votedFor(from, key, epoch)) this.#tombstone(from, key, matches ? released.epoch : epoch);
     // Fencing: only the claim this release names goes; a newer one stays.
-    const before = record.claims.length;
-    record.claims = record.claims.filter((claim) => !(claim.owner === from && sameEpoch(claim.epoch, epoch)));
-    if (record.claims.length === before) return;
-    this.#ownerIndex(from, key, record);
-    this.#settle(key, record, reason);
+    if (!matches) return;
+    record!.claims = claims!.length === 1 ? [] : claims!.filter((_, index) => index !== held);
+    this.#ownerIndex(from, key, record!);
+    this.#settle(key, record!, reason);
   }
 
   #onSync(from: string, message: Extract<GlobalsMessage, { op: 'sync' }>): void {
@@ -906,7 +916,7 @@ export class NameTable {
   #addClaim(key: string, name: Name, claim: Claim): void {
     if (claim.owner !== this.self) {
       const released = this.#released.get(key, claim.owner);
-      if (released !== undefined && compareEpochs(claim.epoch, released.epoch) <= 0) return; // released already: a stale message
+      if (released !== undefined && compareEpochs(claim.epoch, released) <= 0) return; // released already: a stale message
     }
     let record = this.records.get(key);
     if (record === undefined) {
@@ -993,11 +1003,11 @@ export class NameTable {
 
   #tombstone(owner: string, key: string, epoch: Epoch): void {
     const previous = this.#released.get(key, owner);
-    if (previous !== undefined && compareEpochs(previous.epoch, epoch) >= 0) return;
+    if (previous !== undefined && compareEpochs(previous, epoch) >= 0) return;
     const now = Date.now();
-    this.#released.set(key, owner, { epoch, at: now });
+    this.#released.set(key, owner, epoch, now);
     // Expire the oldest: a stale copy of a message does not linger in a broker for minutes.
-    this.#released.expire((fence) => now - fence.at >= TOMBSTONE_TTL_MS);
+    this.#released.expire(now - TOMBSTONE_TTL_MS + 1);
   }
 
   /** Forgets the release fences and the sync fence of `node`: its new incarnation starts afresh. */

@@ -32,8 +32,8 @@ export class VoteLedger {
     const previous = this.#votes.get(key, claimant);
     if (previous !== undefined && compareEpochs(previous.epoch, epoch) > 0) return;
     const now = Date.now();
-    this.#votes.set(key, claimant, { claimant, epoch, at: now, settled: false });
-    this.#votes.expire((vote) => this.#votes.size > MAX_VOTES || now - vote.at >= this.ttlMs);
+    this.#votes.set(key, claimant, { claimant, epoch, at: now, settled: false }, now);
+    this.#votes.expire(now - this.ttlMs + 1, MAX_VOTES);
   }
 
   /** Whether this node voted for exactly this claim. */

@@ -116,6 +116,8 @@ export class Proc implements Process, Runnable, Endpoint {
   #watch: Watch | undefined;
   #watchKey: Key | undefined;
   #watchers: Map<Key, Watch> | undefined;
+  /** The first exit hook, held without a set (nearly every hooked process has one: its global name); the others after it. */
+  #exitHook: ExitHook | undefined;
   #exitHooks: Set<ExitHook> | undefined;
   #logger: Logger | undefined;
   /** `#resume` as a callback, made the first time a handler goes asynchronous. */
@@ -475,8 +477,21 @@ export class Proc implements Process, Runnable, Endpoint {
 
   /** Registers a hook run synchronously at exit; returns its canceller. */
   onExit(hook: ExitHook): () => void {
-    (this.#exitHooks ??= new Set()).add(hook);
-    return () => this.#exitHooks?.delete(hook);
+    // A hook added twice is held once, as in a set; the single slot is always older than the set's hooks.
+    if (this.#exitHook === undefined && this.#exitHooks === undefined) this.#exitHook = hook;
+    else if (this.#exitHook !== hook) (this.#exitHooks ??= new Set()).add(hook);
+    return () => {
+      if (this.#exitHook === hook) this.#exitHook = undefined;
+      else if (this.#exitHooks?.delete(hook) === true && this.#exitHooks.size === 0) this.#exitHooks = undefined;
+    };
+  }
+
+  #runExitHook(hook: ExitHook, reason: ExitReason): void {
+    try {
+      hook(reason);
+    } catch (error) {
+      this.runtime.logger.error({ err: error, process: this.pid.key }, 'exit hook failed');
+    }
   }
 
   spawn(body: ProcessBody, options?: SpawnOptions): Pid {
@@ -540,16 +555,11 @@ export class Proc implements Process, Runnable, Endpoint {
       pending.reject(new ProcessExited(this.pid));
     }
     this.mailbox.clear();
-    if (this.#exitHooks !== undefined) {
-      for (const hook of this.#exitHooks) {
-        try {
-          hook(reason);
-        } catch (error) {
-          this.runtime.logger.error({ err: error, process: this.pid.key }, 'exit hook failed');
-        }
-      }
-      this.#exitHooks = undefined;
-    }
+    // Run in place, as they were added: a hook that cancels one not yet run stops it, one added meanwhile runs too.
+    if (this.#exitHook !== undefined) this.#runExitHook(this.#exitHook, reason);
+    if (this.#exitHooks !== undefined) for (const hook of this.#exitHooks) this.#runExitHook(hook, reason);
+    this.#exitHook = undefined;
+    this.#exitHooks = undefined;
     if (this.#monitors !== undefined) {
       for (const { ref, target } of this.#monitors.values()) this.runtime.removeWatcher(target, ref, this.pid);
       this.#monitors = undefined;

@@ -665,7 +665,7 @@ export class NameTable {
 
   #commit(pending: PendingClaim): void {
     const { key, name, pid, epoch } = pending;
-    const cancel = this.host.node.watchExit(pid, (reason) => this.#localExit(key, epoch, reason));
+    const cancel = this.#watchRegistrant(key, epoch, pid);
     if (cancel === undefined) {
       this.#finish(pending, new BadArgError(`cannot register ${key}: ${pid.key} exited during the registration`));
       return;
@@ -679,7 +679,17 @@ export class NameTable {
     this.host.broadcast({ op: 'commit', name, pid, epoch: toWireEpoch(epoch) });
     this.#addClaim(key, name, claim);
     // `yes` once every voter has applied the commit: then every member resolves the name.
-    this.#awaitAcks('commit', key, epoch, pending.acks, () => pending.done('yes'));
+    this.#awaitAcks('commit', key, epoch, pending.acks, answerYes(pending.done));
+  }
+
+  /**
+   * Hooks the registrant's exit, in a scope of its own: a closure keeps its
+   * whole scope alive, and the hook lives as long as the name is held, so
+   * made in `#commit` it would keep the finished claim (its sets, timer and
+   * caller) in memory with it.
+   */
+  #watchRegistrant(key: string, epoch: Epoch, pid: Pid): (() => void) | undefined {
+    return this.host.node.watchExit(pid, (reason) => this.#localExit(key, epoch, reason));
   }
 
   #onCommit(from: string, key: string, name: Name, pid: Pid, epoch: Epoch): void {
@@ -938,7 +948,8 @@ export class NameTable {
       if (compareEpochs(record.claims[existing]!.epoch, claim.epoch) >= 0) return;
       record.claims = record.claims.filter((_, index) => index !== existing);
     }
-    record.claims.push(claim);
+    // A new array of the exact length: a push onto an empty one reserves room for 17, and nearly every record holds one claim.
+    record.claims = record.claims.length === 0 ? [claim] : [...record.claims, claim];
     if (claim.owner !== this.self) this.#ownerIndex(claim.owner, key, record);
     const local = this.#local.get(key);
     if (local !== undefined && claim.owner !== this.self) {
@@ -1054,6 +1065,11 @@ export class NameTable {
     }
     this.host.sendTo(node, { op: 'sync', claims: part, at, want, sids });
   }
+}
+
+/** A callback answering `yes`, holding nothing but `done` (see `#watchRegistrant`). */
+function answerYes(done: (answer: Answer) => void): () => void {
+  return () => done('yes');
 }
 
 /** How long a release fences off stale copies of the claim it released. */

@@ -65,24 +65,30 @@ export class TupleIndex<V> {
   /** Removes `name`'s entry, and the branches it leaves empty. */
   delete(name: unknown): void {
     if (!Array.isArray(name) || !isFlat(name, 0)) return;
-    const path: TrieNode<V>[] = [this.#root];
-    for (const element of name) {
-      const next = path[path.length - 1]!.children?.get(element);
-      if (next === undefined) return;
-      path.push(next);
-    }
-    const last = path[path.length - 1]!;
-    if (last.value === undefined) return;
-    last.value = undefined;
-    this.#size--;
-    for (let depth = name.length; depth > 0; depth--) {
-      const node = path[depth]!;
-      if (node.value !== undefined || (node.children !== undefined && node.children.size > 0)) break;
-      const parent = path[depth - 1]!;
-      parent.children!.delete(name[depth - 1]);
-      if (parent.children!.size === 0) parent.children = undefined;
-    }
+    if (removeBelow(this.#root, name, 0)) this.#size--;
   }
+}
+
+/**
+ * Removes the entry under `name[depth..]` below `node`, pruning each child
+ * left with neither a value nor children on the way back up; true when there
+ * was one. Recursion instead of a path array: no allocation per delete.
+ */
+function removeBelow<V>(node: TrieNode<V>, name: readonly unknown[], depth: number): boolean {
+  if (depth === name.length) {
+    if (node.value === undefined) return false;
+    node.value = undefined;
+    return true;
+  }
+  const children = node.children;
+  const element = name[depth];
+  const child = children?.get(element);
+  if (child === undefined || !removeBelow(child, name, depth + 1)) return false;
+  if (child.value === undefined && child.children === undefined) {
+    children!.delete(element);
+    if (children!.size === 0) node.children = undefined;
+  }
+  return true;
 }
 
 function isElement(value: unknown): boolean {

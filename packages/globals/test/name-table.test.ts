@@ -25,7 +25,7 @@ interface Fixture {
   readonly drops: TableDropReason[];
 }
 
-function fixture(peers: string[] = ['p', 'q'], registerTimeout = 5000): Fixture {
+function fixture(peers: string[] = ['p', 'q'], registerTimeout = 5000, maxReleaseFences?: number): Fixture {
   const sent: Fixture['sent'] = [];
   const drops: TableDropReason[] = [];
   const table = new NameTable(
@@ -34,6 +34,7 @@ function fixture(peers: string[] = ['p', 'q'], registerTimeout = 5000): Fixture 
       logger: node.logger,
       maxClockSkew: 10_000,
       registerTimeout,
+      ...(maxReleaseFences !== undefined ? { maxReleaseFences } : {}),
       members: () => peers,
       drop: (reason) => drops.push(reason),
       broadcast: (message) => {
@@ -170,6 +171,22 @@ describe('NameTable against hostile and broken peers', () => {
     claim(f, 'p', 'never-5', pid, at);
     from(f.table, 'p', { op: 'commit', name: 'never-5', pid, epoch: at });
     assert.ok(f.table.whereis(nameKey('never-5'))?.equals(pid));
+  });
+
+  test('release fences are bounded in number: a churn of names past the bound keeps the newest, which still fence off a replayed commit', () => {
+    const f = fixture(['p', 'q'], 5000, 100);
+    const now = Date.now();
+    const held = (i: number): { name: string; pid: Pid; at: WireEpoch } => ({ name: `churn-${i}`, pid: remotePid('p', i + 1), at: epoch(now, i, 'p') });
+    for (let i = 0; i < 300; i++) {
+      const { name, pid, at } = held(i);
+      claim(f, 'p', name, pid, at);
+      from(f.table, 'p', { op: 'commit', name, pid, epoch: at });
+      from(f.table, 'p', { op: 'release', name, epoch: at, reason: 'normal' });
+    }
+    assert.equal(f.table.tombstones, 100, 'the fences stay within their bound');
+    const newest = held(299);
+    from(f.table, 'p', { op: 'commit', name: newest.name, pid: newest.pid, epoch: newest.at });
+    assert.equal(f.table.whereis(nameKey(newest.name)), undefined, 'a replayed commit of the newest release is fenced off');
   });
 
   test('a tuple name mutated by its sender after it arrived still leaves the table when released', () => {

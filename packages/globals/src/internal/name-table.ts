@@ -77,7 +77,12 @@ export interface TableHost {
   readonly maxClockSkew: number;
   /** How long a claim waits for votes, and a commit or release for its acknowledgements. */
   readonly registerTimeout: number;
-  /** The voters: live members whose registry is up, this node excluded. */
+  /**
+   * Most release fences held at once (default {@link MAX_RELEASE_FENCES}):
+   * beyond it the oldest go before their time, so a sustained churn of names
+   * bounds memory and shortens the fencing window instead.
+   */
+  readonly maxReleaseFences?: number;
   /** The voters now, this node left out: a list the table only reads (it may be kept between calls). */
   members(): readonly string[];
   /** A peer's message that failed a check of the table; counted and logged (rate-limited) by the host. */
@@ -1018,7 +1023,7 @@ export class NameTable {
     const now = Date.now();
     this.#released.set(key, owner, epoch, now);
     // Expire the oldest: a stale copy of a message does not linger in a broker for minutes.
-    this.#released.expire(now - TOMBSTONE_TTL_MS + 1);
+    this.#released.expire(now - TOMBSTONE_TTL_MS + 1, this.host.maxReleaseFences ?? MAX_RELEASE_FENCES);
   }
 
   /** Forgets the release fences and the sync fence of `node`: its new incarnation starts afresh. */
@@ -1074,6 +1079,13 @@ function answerYes(done: (answer: Answer) => void): () => void {
 
 /** How long a release fences off stale copies of the claim it released. */
 const TOMBSTONE_TTL_MS = 60_000;
+
+/**
+ * Most release fences a table holds (about 300 bytes each): 60 s of 3 300
+ * releases a second. Twice the votes a node remembers, so a name's vote,
+ * taken before its release, is forgotten first.
+ */
+export const MAX_RELEASE_FENCES = 200_000;
 
 /** Adds the tokens earned since the bucket was last refilled. */
 function refill(bucket: { tokens: number; refilled: number }): void {

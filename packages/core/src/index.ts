@@ -11,6 +11,7 @@ export {
   type ExitMessage,
   type DownMessage,
 } from './exit-reason.js';
+export { isNodeDownMessage, isNodeUpMessage, type NodeDownMessage, type NodeUpMessage } from './node-monitor.js';
 export {
   RosterError,
   BadArgError,

@@ -59,6 +59,22 @@ export interface Process {
   /** Removes a monitor; with `flush`, also a `DOWN` for it already in the mailbox. */
   demonitor(ref: Ref, options?: { readonly flush?: boolean }): void;
 
+  /**
+   * Monitors the connection to `node` (Erlang's `monitor_node/2`): when it
+   * goes down, a `{ type: 'nodedown', node }` message arrives, once per
+   * monitor, and the monitor is gone. A node not connected now is reported
+   * down at once. Called twice, it is two monitors; `on = false` takes one
+   * away. This node itself never goes down.
+   */
+  monitorNode(node: string, on?: boolean): void;
+  /**
+   * Subscribes to every member coming up and going down (Erlang's
+   * `net_kernel:monitor_nodes/1`): `{ type: 'nodeup', node }` and
+   * `{ type: 'nodedown', node }` messages, until `monitorNodes(false)` or
+   * this process exits. Each subscription gets its own copy.
+   */
+  monitorNodes(on: boolean): void;
+
   /** Sets whether exit signals arrive as `EXIT` messages; returns the previous setting. */
   trapExit(trap: boolean): boolean;
   readonly trappingExits: boolean;

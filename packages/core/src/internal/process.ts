@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import type { Dest } from '../dest.js';
 import type { ExitReason } from '../exit-reason.js';
 import { formatReason } from '../exit-reason.js';
+import { BadArgError } from '../errors.js';
+import type { NodeMonitors } from './node-monitors.js';
 import type { Pid, Ref } from '../pid.js';
 import { TIMEOUT, type CallOptions, type Process, type ProcessBody, type SpawnOptions } from '../process.js';
 import { Mailbox } from './mailbox.js';
@@ -67,6 +69,9 @@ export interface ProcessHost {
   addWatcher(target: Pid, ref: Ref, watcher: Pid): boolean;
   removeWatcher(target: Pid, ref: Ref, watcher: Pid): void;
   down(watcher: Pid, ref: Ref, pid: Pid, reason: ExitReason): void;
+  readonly nodeMonitors: NodeMonitors;
+  /** Whether `node` is this node or a connected member. */
+  isConnected(node: string): boolean;
 }
 
 interface PendingReceive {
@@ -116,6 +121,8 @@ export class Proc implements Process, Runnable, Endpoint {
   #watch: Watch | undefined;
   #watchKey: Key | undefined;
   #watchers: Map<Key, Watch> | undefined;
+  /** Whether this process ever watched nodes (`monitorNode`, `monitorNodes`): only then its exit tells the node monitors. */
+  #watchesNodes = false;
   /** The first exit hook, held without a set (nearly every hooked process has one: its global name); the others after it. */
   #exitHook: ExitHook | undefined;
   #exitHooks: Set<ExitHook> | undefined;
@@ -441,6 +448,28 @@ export class Proc implements Process, Runnable, Endpoint {
     }
   }
 
+  monitorNode(node: string, on = true): void {
+    if (typeof node !== 'string' || node.length === 0) throw new BadArgError(`monitorNode: node must be a non-empty string, got ${typeof node === 'string' ? '""' : typeof node}`);
+    if (typeof on !== 'boolean') throw new BadArgError(`monitorNode: flag must be a boolean, got ${typeof on}`);
+    if (!on) {
+      this.runtime.nodeMonitors.monitorNode(this, node, false);
+      return;
+    }
+    // As in Erlang: a node that is not connected is reported down at once.
+    if (!this.runtime.isConnected(node)) {
+      this.deliver({ type: 'nodedown', node });
+      return;
+    }
+    this.#watchesNodes = true;
+    this.runtime.nodeMonitors.monitorNode(this, node, true);
+  }
+
+  monitorNodes(on: boolean): void {
+    if (typeof on !== 'boolean') throw new BadArgError(`monitorNodes: flag must be a boolean, got ${typeof on}`);
+    if (on) this.#watchesNodes = true;
+    this.runtime.nodeMonitors.subscribe(this, on);
+  }
+
   trapExit(trap: boolean): boolean {
     const previous = this.trapping;
     this.trapping = trap === true;
@@ -560,6 +589,7 @@ export class Proc implements Process, Runnable, Endpoint {
     if (this.#exitHooks !== undefined) for (const hook of this.#exitHooks) this.#runExitHook(hook, reason);
     this.#exitHook = undefined;
     this.#exitHooks = undefined;
+    if (this.#watchesNodes) this.runtime.nodeMonitors.forget(this);
     if (this.#monitors !== undefined) {
       for (const { ref, target } of this.#monitors.values()) this.runtime.removeWatcher(target, ref, this.pid);
       this.#monitors = undefined;

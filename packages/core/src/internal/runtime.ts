@@ -10,6 +10,7 @@ import type { NameRegistry } from '../registry.js';
 import { DeadlineQueues, type Expirable } from './deadlines.js';
 import { RuntimeCounters, type SnapshotSource } from './introspect.js';
 import { Proc, type Endpoint, type ExitHook, type Key, type ProcessHost, type Watch } from './process.js';
+import { NodeMonitors } from './node-monitors.js';
 import { Scheduler } from './scheduler.js';
 import { isCallMessage, type CallMessage, type ReplyMessage, type StopMessage, type WhereisMessage } from './signals.js';
 
@@ -129,6 +130,7 @@ export class Runtime implements DistributionHost, ProcessHost, SnapshotSource {
   readonly localNames = new LocalRegistry();
   readonly registries = new Map<string, NameRegistry>();
   readonly deadlines = new DeadlineQueues();
+  readonly nodeMonitors = new NodeMonitors();
   readonly rootPid: Pid;
   distribution: Distribution | undefined;
   alive = true;
@@ -545,11 +547,17 @@ export class Runtime implements DistributionHost, ProcessHost, SnapshotSource {
 
   nodeDown(node: string): void {
     for (const endpoint of [...this.table.values()]) endpoint.nodeDown(node);
+    this.nodeMonitors.nodeDown(node);
     this.node.emit('nodedown', node);
   }
 
   nodeUp(node: string): void {
+    this.nodeMonitors.nodeUp(node);
     this.node.emit('nodeup', node);
+  }
+
+  isConnected(node: string): boolean {
+    return node === this.node.name || this.distribution?.nodes().includes(node) === true;
   }
 }
 

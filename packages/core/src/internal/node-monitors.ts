@@ -1,6 +1,6 @@
 import type { NodeDownMessage, NodeUpMessage } from '../node-monitor.js';
 
-/** What a node monitor needs of a process: a mailbox. */
+/** What a node monitor needs of a process: a mailbox. (One frozen message goes to every watcher of an event.) */
 export interface NodeWatcher {
   deliver(message: unknown): void;
 }
@@ -44,13 +44,13 @@ export class NodeMonitors {
 
   nodeUp(node: string): void {
     if (this.#subscribers.size === 0) return;
-    const message: NodeUpMessage = { type: 'nodeup', node };
+    const message: NodeUpMessage = Object.freeze({ type: 'nodeup', node });
     for (const [watcher, count] of [...this.#subscribers]) for (let n = 0; n < count; n++) watcher.deliver(message);
   }
 
   /** Fires every monitor of `node` (each once, then gone) and tells every subscriber. */
   nodeDown(node: string): void {
-    const message: NodeDownMessage = { type: 'nodedown', node };
+    const message: NodeDownMessage = Object.freeze({ type: 'nodedown', node });
     const monitors = this.#byNode.get(node);
     if (monitors !== undefined) {
       this.#byNode.delete(node);

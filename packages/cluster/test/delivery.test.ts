@@ -5,20 +5,12 @@
  * the shipped default timings (heartbeat 1000 ms, failureTimeout 3000 ms).
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Node } from '@roster/core';
 import { MemoryTransport, type PeerIdentity } from '../src/index.js';
-import { TestNet, envelopeOf, nextEvent, within } from './helpers.js';
+import { envelopeOf, netsClosedAfter, nextEvent, within, type TestNet } from './helpers.js';
 
-const nets: TestNet[] = [];
-async function net(): Promise<TestNet> {
-  const made = await new TestNet().open();
-  nets.push(made);
-  return made;
-}
-after(async () => {
-  for (const made of nets) await made.close();
-});
+const net = netsClosedAfter();
 
 /** A transport for `node` that resolves `nextHeartbeatFrom(peer)` when a broadcast hb of `peer` arrives. */
 function watchedTransport(n: TestNet): { transport: MemoryTransport; nextHeartbeatFrom(peer: string): Promise<void> } {

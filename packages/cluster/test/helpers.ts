@@ -5,6 +5,7 @@
  * frames (another version's node, or a liar), and bounded waits on cluster
  * events.
  */
+import { after } from 'node:test';
 import { Node } from '@roster/core';
 import { Cluster, MemoryBroker, MemoryTransport, clusterOf, type ClusterEvents, type ClusterOptions } from '../src/index.js';
 // The testkit's bounded wait, by file: the testkit package itself sits above this one.
@@ -154,4 +155,20 @@ export class TestNet {
     for (const node of this.nodes) await node.stop().catch(() => {});
     await this.spy.close();
   }
+}
+
+/**
+ * A maker of fresh, opened test nets (with `options`), each closed after the
+ * tests of the file or suite that called this.
+ */
+export function netsClosedAfter(options: ClusterOptions = {}): () => Promise<TestNet> {
+  const nets: TestNet[] = [];
+  after(async () => {
+    for (const made of nets) await made.close();
+  });
+  return async () => {
+    const made = await new TestNet(options).open();
+    nets.push(made);
+    return made;
+  };
 }

@@ -7,19 +7,11 @@
  * subscription lasts until cancelled or its process exits.
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { BadArgError, isNodeDownMessage, isNodeUpMessage, type Node, type Pid, type Process } from '@roster/core';
-import { TestNet, within } from './helpers.js';
+import { netsClosedAfter, within } from './helpers.js';
 
-const nets: TestNet[] = [];
-async function net(): Promise<TestNet> {
-  const made = await new TestNet().open();
-  nets.push(made);
-  return made;
-}
-after(async () => {
-  for (const made of nets) await made.close();
-});
+const net = netsClosedAfter();
 
 /** A process on `node` that runs `setup`, then records every nodeup/nodedown it gets; `next(n)` resolves once it has `n`. */
 function watcher(node: Node, setup: (self: Process) => void): { pid: Pid; seen: string[]; next: (count: number, ms?: number) => Promise<string[]> } {

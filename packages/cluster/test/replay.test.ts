@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { isExitMessage, type ExitMessage } from '@roster/core';
 import { MemoryTransport, NodeNameTakenError, WIRE_VERSION, type PeerIdentity } from '../src/index.js';
-import { TestNet, envelopeOf, nextEvent, within } from './helpers.js';
+import { TestNet, envelopeOf, netsClosedAfter, nextEvent, within } from './helpers.js';
 
 const SECRET = 'the cluster secret';
 
@@ -19,15 +19,7 @@ function sign(json: string, secret: string | undefined): string {
 
 for (const secret of [SECRET, undefined]) {
   describe(`replay protection (${secret === undefined ? 'no secret' : 'with a secret'})`, () => {
-    const nets: TestNet[] = [];
-    const net = async (): Promise<TestNet> => {
-      const made = await new TestNet(secret === undefined ? {} : { secret }).open();
-      nets.push(made);
-      return made;
-    };
-    after(async () => {
-      for (const made of nets) await made.close();
-    });
+    const net = netsClosedAfter(secret === undefined ? {} : { secret });
 
     it("a replayed hello and heartbeat of a peer's earlier session are dropped: the peer is not cycled, a link across stays intact", async () => {
       const n = await net();

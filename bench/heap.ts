@@ -40,8 +40,8 @@ export async function heapPerName(count: number): Promise<HeapFigures> {
   const owner = await start('heap-a');
   const peer = await start('heap-b');
   try {
-    await owner.registry<GlobalsRegistry>('globals').sync();
     const registry = owner.registry<GlobalsRegistry>('globals');
+    await registry.sync();
     const pids: Pid[] = Array.from({ length: count }, () =>
       owner.spawn(async (self) => {
         await self.receive();

@@ -749,7 +749,7 @@ export class NameTable {
       acknowledged?.();
       return;
     }
-    record.claims = record.claims.length === 1 && record.claims[0] === claim ? [] : record.claims.filter((candidate) => candidate !== claim);
+    record.claims = withoutClaimAt(record.claims, record.claims.indexOf(claim));
     const epoch = toWireEpoch(claim.epoch);
     this.host.broadcast({ op: 'release', name: record.name, epoch, reason: formatReason(reason), ack: acknowledged !== undefined });
     this.#settle(key, record, reason);
@@ -766,15 +766,7 @@ export class NameTable {
     const record = this.records.get(key);
     const claims = record?.claims;
     // The sender's claim on the name (one per owner), and whether it is the one released.
-    let held = -1;
-    if (claims !== undefined) {
-      for (let index = 0; index < claims.length; index++) {
-        if (claims[index]!.owner === from) {
-          held = index;
-          break;
-        }
-      }
-    }
+    const held = claims === undefined ? -1 : claimIndexOf(claims, from);
     const released = held === -1 ? undefined : claims![held]!;
     const matches = released !== undefined && sameEpoch(released.epoch, epoch);
     // Fenced off for a while: a delayed copy of its commit (or a sync listing it) must not bring it back. Only for
@@ -783,7 +775,7 @@ export class NameTable {
     if (released !== undefined || this.#votes.votedFor(from, key, epoch)) this.#tombstone(from, key, matches ? released.epoch : epoch);
     // Fencing: only the claim this release names goes; a newer one stays.
     if (!matches) return;
-    record!.claims = claims!.length === 1 ? [] : claims!.filter((_, index) => index !== held);
+    record!.claims = withoutClaimAt(claims!, held);
     this.#ownerIndex(from, key, record!);
     this.#settle(key, record!, reason);
   }
@@ -941,17 +933,11 @@ export class NameTable {
       this.records.set(key, record);
       this.#tuples.set(record.name, record);
     }
-    let existing = -1;
-    for (let index = 0; index < record.claims.length; index++) {
-      if (record.claims[index]!.owner === claim.owner) {
-        existing = index;
-        break;
-      }
-    }
+    const existing = claimIndexOf(record.claims, claim.owner);
     if (existing !== -1) {
       // One claim per owner: a newer one replaces an older, a stale one is ignored.
       if (compareEpochs(record.claims[existing]!.epoch, claim.epoch) >= 0) return;
-      record.claims = record.claims.filter((_, index) => index !== existing);
+      record.claims = withoutClaimAt(record.claims, existing);
     }
     // A new array of the exact length: a push onto an empty one reserves room for 17, and nearly every record holds one claim.
     record.claims = record.claims.length === 0 ? [claim] : [...record.claims, claim];
@@ -1072,6 +1058,18 @@ export class NameTable {
   }
 }
 
+/** Where `owner`'s claim is in `claims` (at most one per owner), or -1. */
+function claimIndexOf(claims: readonly Claim[], owner: string): number {
+  for (let index = 0; index < claims.length; index++) if (claims[index]!.owner === owner) return index;
+  return -1;
+}
+
+/** `claims` without the one at `index` (none when -1), as a new array: nearly always it was the only one. */
+function withoutClaimAt(claims: Claim[], index: number): Claim[] {
+  if (index === -1) return claims;
+  return claims.length === 1 ? [] : claims.filter((_, at) => at !== index);
+}
+
 /** A callback answering `yes`, holding nothing but `done` (see `#watchRegistrant`). */
 function answerYes(done: (answer: Answer) => void): () => void {
   return () => done('yes');
@@ -1085,7 +1083,7 @@ const TOMBSTONE_TTL_MS = 60_000;
  * releases a second. Twice the votes a node remembers, so a name's vote,
  * taken before its release, is forgotten first.
  */
-export const MAX_RELEASE_FENCES = 200_000;
+const MAX_RELEASE_FENCES = 200_000;
 
 /** Adds the tokens earned since the bucket was last refilled. */
 function refill(bucket: { tokens: number; refilled: number }): void {
